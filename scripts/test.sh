@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Run the whole test suite on a fresh machine: sets up .venv on first use, then pytest.
+# Extra arguments go to pytest, e.g. `bash scripts/test.sh tests/test_eval.py -x`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup_env.sh
+python -m pytest -q "$@"

@@ -1,0 +1,21 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="video_lights",
+    version="0.1.0",
+    description="VideoLights: joint video moment retrieval and highlight detection (arXiv 2412.01558)",
+    license="MIT",
+    python_requires=">=3.9",
+    packages=find_packages(include=["video_lights", "video_lights.*", "standalone_eval", "standalone_eval.*"]),
+    package_data={"video_lights": ["scripts/**/*.sh"]},
+    install_requires=[
+        "torch>=2.1",
+        "numpy>=1.24",
+        "scipy>=1.10",
+        "h5py>=3.8",
+        "tqdm>=4.64",
+        "tensorboard>=2.12",
+        "matplotlib>=3.7",
+    ],
+    extras_require={"test": ["pytest>=7.0", "hypothesis>=6.0"]},
+)

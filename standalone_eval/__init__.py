@@ -1,0 +1,1 @@
+"""Standalone evaluator for QVHighlights, Charades-STA and TVSum submissions (numpy only)."""
