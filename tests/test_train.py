@@ -1,0 +1,127 @@
+"""Training and inference end to end on a tiny synthetic dataset: resume equality and each bad-input message."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from video_lights import train as train_module
+from video_lights.config import parse_args
+from video_lights.data.synthetic import generate
+from video_lights.inference import main as inference_main
+from video_lights.train import main as train_main
+from video_lights.train import train
+
+TINY_MODEL = ["--hidden_dim", "32", "--dim_feedforward", "64", "--nheads", "4", "--enc_layers", "1",
+              "--dec_layers", "2", "--bicmf_layers", "1", "--num_queries", "5", "--contrastive_hdim", "16"]
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("synthetic")
+    generate(str(root), seed=3, n_train=24, n_val=8, n_test=6)
+    return root
+
+
+def tiny_args(data_root, results_root, *extra):
+    return ["--preset", "synthetic", "--feat_root", str(data_root), "--results_root", str(results_root),
+            "--exp_id", "t", "--device", "cpu", "--num_workers", "0", "--bsz", "8", "--eval_bsz", "8",
+            "--eval_epoch", "1", "--seed", "7", *TINY_MODEL, *extra]
+
+
+def run_dir(results_root):
+    (d,) = [os.path.join(results_root, x) for x in os.listdir(results_root)]
+    return d
+
+
+def test_resume_all_continues_bit_identically(tiny_data, tmp_path):
+    train(parse_args(tiny_args(tiny_data, tmp_path / "a", "--n_epoch", "2")))
+    train(parse_args(tiny_args(tiny_data, tmp_path / "b", "--n_epoch", "1")))
+    b_latest = os.path.join(run_dir(tmp_path / "b"), "model_latest.ckpt")
+    train(parse_args(tiny_args(tiny_data, tmp_path / "c", "--n_epoch", "2", "--resume", b_latest, "--resume_all")))
+    a = torch.load(os.path.join(run_dir(tmp_path / "a"), "model_latest.ckpt"), weights_only=False)
+    c = torch.load(os.path.join(run_dir(tmp_path / "c"), "model_latest.ckpt"), weights_only=False)
+    assert a["epoch"] == c["epoch"] == 1
+    for k, v in a["model"].items():
+        assert torch.equal(v, c["model"][k]), k
+    # the run folder holds what the reference writes
+    names = set(os.listdir(run_dir(tmp_path / "a")))
+    assert {"opt.json", "train.log.txt", "eval.log.txt", "tensorboard_log", "model_best.ckpt", "model_latest.ckpt",
+            "best_hl_val_preds.jsonl", "best_hl_val_preds_metrics.json", "hl_val_submission.jsonl",
+            "hl_val_submission_metrics.json"} <= names
+
+
+def test_inference_writes_submission_and_metrics(tiny_data, tmp_path):
+    train(parse_args(tiny_args(tiny_data, tmp_path, "--n_epoch", "1")))
+    ckpt = os.path.join(run_dir(tmp_path), "model_best.ckpt")
+    out = tmp_path / "inf"
+    inference_main(["--resume", ckpt, "--eval_split_name", "test", "--eval_path",
+                    str(tiny_data / "annotations" / "highlight_test_release.jsonl"), "--eval_results_dir", str(out),
+                    "--num_workers", "0"])
+    rows = [json.loads(x) for x in open(out / "hl_test_submission.jsonl")]
+    assert len(rows) == 6 and not (out / "hl_test_submission_metrics.json").exists()
+    assert all(len(r["pred_relevant_windows"]) == 5 for r in rows)
+    inference_main(["--resume", ckpt, "--eval_split_name", "val", "--eval_path",
+                    str(tiny_data / "annotations" / "highlight_val_release.jsonl"), "--eval_results_dir", str(out),
+                    "--num_workers", "0"])
+    metrics = json.load(open(out / "hl_val_submission_metrics.json"))
+    assert "MR-full-mAP" in metrics["brief"]
+
+
+def test_nan_loss_stops_with_epoch_and_batch_and_keeps_last_checkpoint(tiny_data, tmp_path, monkeypatch, capsys):
+    real_build = train_module.build_model
+
+    def build_with_nan(opt):
+        model, criterion = real_build(opt)
+        forward = criterion.forward
+
+        def nan_at_epoch_2(outputs, targets, epoch_i):
+            losses = forward(outputs, targets, epoch_i)
+            if epoch_i == 1:
+                losses["loss_span"] = losses["loss_span"] * float("nan")
+            return losses
+        criterion.forward = nan_at_epoch_2
+        return model, criterion
+
+    monkeypatch.setattr(train_module, "build_model", build_with_nan)
+    with pytest.raises(SystemExit) as e:
+        train_main(tiny_args(tiny_data, tmp_path, "--n_epoch", "3"))
+    msg = str(e.value.code)
+    assert "epoch 2" in msg and "batch 0" in msg and "loss_span" in msg
+    latest = torch.load(os.path.join(run_dir(tmp_path), "model_latest.ckpt"), weights_only=False)
+    assert latest["epoch"] == 0
+
+
+def test_architecture_mismatch_is_a_clear_error(tiny_data, tmp_path):
+    train(parse_args(tiny_args(tiny_data, tmp_path / "a", "--n_epoch", "1")))
+    ckpt = os.path.join(run_dir(tmp_path / "a"), "model_best.ckpt")
+    with pytest.raises(SystemExit) as e:
+        train_main(tiny_args(tiny_data, tmp_path / "b", "--n_epoch", "1", "--resume", ckpt, "--hidden_dim", "64"))
+    msg = str(e.value.code)
+    assert msg.startswith("error:") and "does not fit the model" in msg and "shape mismatch" in msg
+
+
+def test_split_without_file(tiny_data, tmp_path):
+    train(parse_args(tiny_args(tiny_data, tmp_path, "--n_epoch", "1")))
+    ckpt = os.path.join(run_dir(tmp_path), "model_best.ckpt")
+    with pytest.raises(SystemExit) as e:
+        inference_main(["--resume", ckpt, "--eval_split_name", "test", "--eval_path", str(tmp_path / "nope.jsonl")])
+    assert "split 'test'" in str(e.value.code) and "nope.jsonl" in str(e.value.code)
+
+
+def test_unwritable_results_dir(tiny_data, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(SystemExit) as e:
+        train_main(tiny_args(tiny_data, blocker / "sub", "--n_epoch", "1"))
+    assert "cannot write to results directory" in str(e.value.code)
+
+
+def test_missing_feature_dir_names_what_to_download(tmp_path):
+    with pytest.raises(SystemExit) as e:
+        train_main(["--preset", "qvhl", "--feat_root", str(tmp_path / "nowhere"), "--results_root", str(tmp_path),
+                    "--device", "cpu"])
+    msg = str(e.value.code)
+    assert "nowhere" in msg and "download" in msg.lower()
