@@ -19,3 +19,13 @@ def test_iou_and_giou():
     # [0,2] vs [4,5]: iou 0, enclosing 5, union 3 -> -2/5
     assert torch.isclose(giou[0, 1], torch.tensor(-0.4))
     assert torch.allclose(generalized_temporal_iou(a, a).diagonal(), torch.ones(2))
+
+
+def test_inverse_sigmoid():
+    from video_lights.span_utils import inverse_sigmoid
+
+    x = torch.tensor([0.2, 0.5, 0.9])
+    assert torch.allclose(torch.sigmoid(inverse_sigmoid(x)), x)
+    # clamped at 1e-3 on both sides (DAB-DETR)
+    assert torch.allclose(inverse_sigmoid(torch.tensor([0.0, 1.0, -1.0])),
+                          torch.log(torch.tensor([1e-3, 1 / 1e-3, 1e-3])))

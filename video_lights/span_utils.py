@@ -46,3 +46,9 @@ def generalized_temporal_iou(spans1: torch.Tensor, spans2: torch.Tensor) -> torc
     right = torch.max(spans1[:, None, 1], spans2[None, :, 1])  # [N, M]
     enclosing = (right - left).clamp(min=0)  # [N, M]
     return iou - (enclosing - union) / enclosing
+
+
+def inverse_sigmoid(x: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
+    """log(x / (1 - x)) with x clamped to [0, 1] and both x and 1 - x clamped below at eps (DAB-DETR)."""
+    x = x.clamp(min=0, max=1)
+    return torch.log(x.clamp(min=eps) / (1 - x).clamp(min=eps))

@@ -1,0 +1,144 @@
+"""Model behaviour on small configurations (fast): output contract, loss_outputs=False, the fix_bicmf_mask
+switch, MR->HD clip selection, autocast."""
+import argparse
+import json
+
+import pytest
+import torch
+
+from video_lights.model import build_model
+from video_lights.mr_to_hd import select_clips, top1_span_slice
+
+
+def _opt(ref_fixture, **overrides):
+    opt = json.loads((ref_fixture / "opt.json").read_text())
+    opt.update(v_feat_dim=22, t_feat_dim=12, hidden_dim=32, dim_feedforward=64, contrastive_hdim=8)
+    opt.update(overrides)
+    return argparse.Namespace(**opt)
+
+
+def _batch(vid_lens, txt_lens, opt, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    B, Lv, Lq = len(vid_lens), max(vid_lens), max(txt_lens)
+    vid_mask = (torch.arange(Lv)[None] < torch.tensor(vid_lens)[:, None]).float()
+    txt_mask = (torch.arange(Lq)[None] < torch.tensor(txt_lens)[:, None]).float()
+    src_vid = torch.randn(B, Lv, opt.v_feat_dim, generator=g) * vid_mask[..., None]  # zero padded, as the loader
+    src_txt = torch.randn(B, Lq, opt.t_feat_dim, generator=g) * txt_mask[..., None]
+    return dict(src_txt=src_txt, src_txt_mask=txt_mask, src_vid=src_vid, src_vid_mask=vid_mask)
+
+
+def _model(opt, seed=0):
+    torch.manual_seed(seed)
+    model, criterion = build_model(opt)
+    return model.eval(), criterion
+
+
+def test_output_contract(ref_fixture):
+    opt = _opt(ref_fixture)
+    model, _ = _model(opt)
+    with torch.no_grad():
+        out = model(**_batch([9, 6, 7], [5, 3, 4], opt))
+    B, Lv, Lq, nq, h, d = 3, 9, 5, opt.num_queries, opt.contrastive_hdim, opt.hidden_dim
+    shapes = {"pred_logits": (B, nq, 2), "pred_spans": (B, nq, 2), "proj_queries": (B, nq, h),
+              "proj_txt_mem": (B, Lq, h), "proj_vid_mem": (B, Lv, h), "saliency_scores": (B, Lv),
+              "saliency_scores_neg": (B, Lv), "saliency_scores_mr": (B, Lv), "video_mask": (B, Lv),
+              "src_txt": (B, Lq, d), "src_vid": (B, Lv, d)}
+    assert {k: tuple(v.shape) for k, v in out.items() if k != "aux_outputs"} == shapes
+    assert len(out["aux_outputs"]) == opt.dec_layers - 1
+    for aux in out["aux_outputs"]:
+        assert set(aux) == {"pred_logits", "pred_spans", "proj_queries", "proj_txt_mem", "proj_vid_mem"}
+    assert ((out["pred_spans"] > 0) & (out["pred_spans"] < 1)).all()
+
+
+def test_flags_remove_outputs_and_parameters(ref_fixture):
+    opt = _opt(ref_fixture, contrastive_align_loss=False, mr_to_hd_loss=False, aux_loss=False)
+    model, criterion = _model(opt)
+    names = [n for n, _ in model.named_parameters()]
+    assert not any(n.startswith(("contrastive_align", "gru_extractor", "saliency_proj_mr")) for n in names)
+    batch = _batch([9, 6], [5, 3], opt)
+    with torch.no_grad():
+        out = model(**batch)
+    assert not {"proj_queries", "saliency_scores_mr", "aux_outputs"} & set(out)
+    targets = {"span_labels": [{"spans": torch.tensor([[0.5, 0.2]])}] * 2,
+               "saliency_pos_labels": torch.tensor([[1, 2], [0, 1]]),
+               "saliency_neg_labels": torch.tensor([[5, 6], [4, 5]]),
+               "saliency_pos_index": torch.zeros(2, 9, dtype=torch.long), "saliency_all_labels": torch.rand(2, 9)}
+    assert set(criterion(out, targets, 0)) == {"loss_span", "loss_giou", "loss_label", "class_error", "loss_saliency"}
+
+
+def test_loss_outputs_false(ref_fixture):
+    opt = _opt(ref_fixture)
+    model, _ = _model(opt)
+    batch = _batch([9, 6, 7], [5, 3, 4], opt)
+    with torch.no_grad():
+        full, lean = model(**batch), model(**batch, loss_outputs=False)
+    assert set(full) - set(lean) == {"saliency_scores_neg", "saliency_scores_mr"}
+    for k, v in lean.items():
+        if k != "aux_outputs":
+            assert torch.equal(v, full[k]), k
+
+
+def _per_sample_max_diff(model, opt, vid_lens, txt_lens):
+    """max |batched - alone| over each sample's valid outputs (logits, spans, saliency)."""
+    batch = _batch(vid_lens, txt_lens, opt)
+    with torch.no_grad():
+        out = model(**batch, loss_outputs=False)
+        diffs = []
+        for b, (nv, nt) in enumerate(zip(vid_lens, txt_lens)):
+            alone = model(src_txt=batch["src_txt"][b:b + 1, :nt], src_txt_mask=batch["src_txt_mask"][b:b + 1, :nt],
+                          src_vid=batch["src_vid"][b:b + 1, :nv], src_vid_mask=batch["src_vid_mask"][b:b + 1, :nv],
+                          loss_outputs=False)
+            diffs.append(max((out["pred_logits"][b] - alone["pred_logits"][0]).abs().max().item(),
+                             (out["pred_spans"][b] - alone["pred_spans"][0]).abs().max().item(),
+                             (out["saliency_scores"][b, :nv] - alone["saliency_scores"][0]).abs().max().item()))
+    return diffs
+
+
+@pytest.mark.parametrize("vid_lens,txt_lens", [([12, 7, 12, 5], [6, 8, 8, 3]),
+                                                ([12, 5, 12, 9, 4, 12, 10, 12], [8, 4, 6, 8, 2, 8, 7, 5])])
+def test_fix_bicmf_mask_makes_samples_batch_independent(ref_fixture, vid_lens, txt_lens):
+    quirk, _ = _model(_opt(ref_fixture))
+    fixed, _ = _model(_opt(ref_fixture, fix_bicmf_mask=True))
+    fixed.load_state_dict(quirk.state_dict())
+    assert max(_per_sample_max_diff(fixed, _opt(ref_fixture), vid_lens, txt_lens)) < 1e-5
+    # the authors' tiling leaks other samples' padding into some heads: a sample's outputs depend on its batch
+    assert max(_per_sample_max_diff(quirk, _opt(ref_fixture), vid_lens, txt_lens)) > 1e-4
+
+
+def test_mr_to_hd_clip_selection_follows_python_slicing():
+    g = torch.Generator().manual_seed(0)
+    B, Lv, nq, clip_len = 64, 10, 5, 2
+    logits = torch.randn(B, nq, 2, generator=g)
+    spans = torch.rand(B, nq, 2, generator=g) * torch.tensor([1.4, 1.0]) - torch.tensor([0.2, 0.0])  # off-range too
+    clips = torch.randn(B, Lv, 3, generator=g)
+    start, stop = top1_span_slice(logits, spans, Lv, clip_len)
+    seq = select_clips(clips, start, stop)
+    for b in range(B):
+        q = int(logits[b].softmax(-1)[:, 0].argmax())
+        c, w = spans[b, q].tolist()
+        st = int(torch.floor(torch.tensor((c - w / 2) * Lv * clip_len) / clip_len))
+        ed = int(torch.floor(torch.tensor((c + w / 2) * Lv * clip_len) / clip_len))
+        expected = clips[b, st:ed + 1]  # the reference's Python slice (negative st counts from the end)
+        n = len(expected)
+        assert torch.equal(seq[b, :n], expected) and not seq[b, n:].any(), b
+
+
+def test_autocast_bfloat16_runs_and_keeps_float32_losses(ref_fixture):
+    opt = _opt(ref_fixture)
+    model, criterion = _model(opt)
+    model.train()
+    batch = _batch([9, 6], [5, 3], opt)
+    targets = {"span_labels": [{"spans": torch.tensor([[0.5, 0.2]])},
+                               {"spans": torch.tensor([[0.3, 0.1], [0.7, 0.2]])}],
+               "saliency_pos_labels": torch.tensor([[1, 2], [0, 1]]),
+               "saliency_neg_labels": torch.tensor([[5, 6], [4, 5]]),
+               "saliency_pos_index": torch.tensor([[0, 1, 1] + [0] * 6, [1, 1] + [0] * 7]),
+               "saliency_all_labels": torch.tensor([[0, 3., 5.] + [0] * 6, [2., 7.] + [0] * 7])}
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(**batch)
+        losses = criterion(out, targets, 0)
+    total = sum(losses[k] * criterion.weight_dict[k] for k in losses if k in criterion.weight_dict)
+    assert all(v.dtype == torch.float32 for v in losses.values())
+    assert torch.isfinite(total).all()
+    total.sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
