@@ -82,7 +82,7 @@ def main(argv=None):
         print(f"generating {n_train} synthetic queries with the released dims ...", flush=True)
         generate(root, seed=0, n_train=n_train, n_val=0, n_test=0, real_dims=True)
         if "h5" in a.stores:
-            subprocess.run([sys.executable, "-m", "video_lights.data.pack", "--feat_dirs",
+            subprocess.run([sys.executable, "-m", "video_lights.data.pack",
                             *[f"{root}/features/{d}" for d in ("slowfast_features", "clip_features",
                                                                "blip_video_features", "clip_text_features",
                                                                "blip_aug_text_features_openai")]],

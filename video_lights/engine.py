@@ -33,7 +33,7 @@ def train_one_epoch(model, criterion, loader, optimizer, opt, epoch_i, scaler=No
         total = sum(loss_dict[k] * weights[k] for k in loss_dict if k in weights)
         if not torch.isfinite(total).all():
             bad = sorted(k for k, v in loss_dict.items() if not torch.isfinite(v).all())
-            raise NonFiniteLossError(f"loss is {float(total)} at epoch {epoch_i + 1} (epoch_i {epoch_i}), batch "
+            raise NonFiniteLossError(f"loss is {float(total.detach())} at epoch {epoch_i + 1} (epoch_i {epoch_i}), batch "
                                      f"{batch_idx} (non-finite terms: {', '.join(bad) or 'the weighted sum'}); "
                                      f"stopped before updating the weights, the last saved checkpoints are kept")
         optimizer.zero_grad()
