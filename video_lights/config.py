@@ -1,0 +1,433 @@
+"""Command-line configuration: the reference options, dataset presets, and opt.json save/load.
+
+Usage:
+    opt = parse_args(["--preset", "qvhl", "--feat_root", "../Datasets/qvhl/features"])
+    save_opt(opt, os.path.join(opt.results_dir, "opt.json"))      # done by the training script
+    opt = load_opt("results/.../opt.json")                           # re-resolved (tef added back)
+    opt = parse_args(["--resume", "results/.../model_best.ckpt", "--eval_split_name", "val"], inference=True)
+
+Option names and defaults follow the reference `video_lights/config.py` (BaseOptions/TestOptions), minus the
+options that have no effect there (--a_feat_dir, --a_feat_dim, --txt_drop_ratio, --conf_thd, --main_metric,
+--no_norm_tfeat); opt.json files that still contain them load fine (the keys are ignored).
+
+`parse_args` never touches the filesystem (except that the inference variant *reads* the training opt.json next
+to --resume). Creating results_dir and writing opt.json is the training script's job.
+
+Derived fields, set after parsing exactly as the reference does:
+    results_dir       = results_root/"{dset_name}-{ctx_mode}-{exp_id}-{YYYY_MM_DD_HH_MM_SS}"
+                        (ctx_mode gets "_sub" if a v_feat_dir contains "sub_ctx"; with --debug the last
+                        component of results_root is replaced by "debug_results" and num_workers is 0)
+    ckpt_filepath, train_log_filepath, eval_log_filepath, tensorboard_log_dir (inside results_dir)
+    use_tef = "tef" in ctx_mode; use_video = "video" in ctx_mode
+    v_feat_dim        = 0 if not use_video; then += 2 if use_tef (opt.json stores the value before this)
+    pin_memory        = not no_pin_memory
+    device            = torch.device
+"""
+import argparse
+import os
+import sys
+import time
+
+import torch
+
+from video_lights.io_utils import load_json, save_json
+
+# Options of the reference that do nothing there; ignored when found in an old opt.json.
+DEAD_OPTIONS = ("a_feat_dir", "a_feat_dim", "txt_drop_ratio", "conf_thd", "main_metric", "no_norm_tfeat")
+
+# Fields computed from the options (not options themselves); recomputed on load.
+DERIVED_FIELDS = ("ckpt_filepath", "train_log_filepath", "eval_log_filepath", "tensorboard_log_dir",
+                  "pin_memory", "use_tef", "use_video")
+
+# TestOptions: options that inference keeps from its own command line instead of the training opt.json.
+INFERENCE_KEEP = ("results_root", "num_workers", "nms_thd", "debug", "max_pred_l", "min_pred_l",
+                  "eval_split_name", "eval_path", "resume", "resume_all", "no_sort_results",
+                  "eval_id", "eval_results_dir", "model_dir", "device")
+
+# ---------------------------------------------------------------------------------------------------------------
+# Dataset presets: the reference scripts under video_lights/scripts/** (spec §3.2). Feature dirs are relative to
+# --feat_root (whose default depends on the preset). Explicit command-line flags always win over a preset.
+_VID = {"sf": ("slowfast_features", 2304), "clip": ("clip_features", 512), "blip": ("blip_video_features", 768)}
+_COMMON_VL = dict(ctx_mode="video_tef", bicmf_layers=1, enc_layers=3, dec_layers=3,
+                  mr_to_hd_loss=True, hard_pos_neg_loss=True, contrastive_align_loss=True)
+
+
+def _feats(video, text):
+    """video/text: lists of (dir_name, dim) -> preset fields (dirs stay relative until --feat_root is known)."""
+    return dict(v_feat_dirs=[d for d, _ in video], v_feat_dim=sum(n for _, n in video),
+                t_feat_dirs=[d for d, _ in text], t_feat_dim=sum(n for _, n in text))
+
+
+_QVHL_DATA = dict(dset_name="hl", train_path="data/highlight_train_release.jsonl",
+                  eval_path="data/highlight_val_release.jsonl", eval_split_name="val")
+_CHARADES_DATA = dict(dset_name="charadesSTA", train_path="data/charades_sta/charades_sta_train_tvr_format.jsonl",
+                      eval_path="data/charades_sta/charades_sta_test_tvr_format.jsonl", eval_split_name="val",
+                      bsz=32, eval_bsz=4, lr=1e-4, lr_drop=100, n_epoch=100, clip_length=1, max_v_l=75,
+                      contrastive_align_loss_coef=0.3, hard_pos_neg_loss_coef=10.0)
+_PRETRAIN_DATA = dict(dset_name="hl", train_path="data/pretrain/pre_train_blip.jsonl",
+                      eval_path="data/highlight_val_release.jsonl", eval_split_name="val",
+                      bsz=256, num_workers=8, n_epoch=50, max_es_cnt=100, contrastive_align_loss_coef=0.01)
+_TVSUM_DATA = dict(dset_name="tvsum", train_path="data/tvsum/tvsum_train.jsonl",
+                   eval_path="data/tvsum/tvsum_val.jsonl", eval_split_name="val",
+                   bsz=4, lr=1e-3, max_v_l=1000, n_epoch=2000, lr_drop=2000, max_es_cnt=-1,
+                   hard_pos_neg_loss_coef=1.0, contrastive_align_loss_coef=0.8, cos_sim_loss_coef=1.0)
+
+PRESETS = {
+    "qvhl": dict(help="QVHighlights, VideoLights-B (qvhl/train.sh): SlowFast+CLIP+BLIP-2 video, CLIP+BLIP-2 text",
+                 feat_root="../Datasets/qvhl/features", results_root="results/qvhighlights/Final",
+                 bsz=32, contrastive_align_loss_coef=0.2, hard_pos_neg_loss_coef=10.0,
+                 **_QVHL_DATA, **_COMMON_VL,
+                 **_feats([_VID["sf"], _VID["clip"], _VID["blip"]],
+                          [("clip_text_features", 512), ("blip_aug_text_features_openai", 768)])),
+    "qvhl_sf_clip": dict(help="QVHighlights, VideoLights (train_from_pretrain-sf_clip.sh): SlowFast+CLIP video, "
+                              "CLIP text",
+                         feat_root="../Datasets/qvhl/features", results_root="results/qvhighlights/Final",
+                         bsz=32, contrastive_align_loss_coef=0.2, hard_pos_neg_loss_coef=10.0,
+                         **_QVHL_DATA, **_COMMON_VL,
+                         **_feats([_VID["sf"], _VID["clip"]], [("clip_text_features", 512)])),
+    "charades_sta": dict(help="Charades-STA (charades_sta/train.sh): SlowFast+CLIP+BLIP-2 video, CLIP+BLIP-2 text, "
+                              "1-s clips, evaluated on the test file",
+                         feat_root="../Datasets/charades", results_root="results/charades_sta",
+                         **_CHARADES_DATA, **_COMMON_VL,
+                         **_feats([_VID["sf"], _VID["clip"], _VID["blip"]],
+                                  [("clip_text_features", 512), ("blip_text_features", 768)])),
+    "charades_sta_sf_clip": dict(help="Charades-STA, SlowFast+CLIP video, CLIP text (train_from_pretrain-sf_clip)",
+                                 feat_root="../Datasets/charades", results_root="results/charades_sta",
+                                 **_CHARADES_DATA, **_COMMON_VL,
+                                 **_feats([_VID["sf"], _VID["clip"]], [("clip_text_features", 512)])),
+    "pretrain": dict(help="Pretraining on BLIP captions (pretrain/pretrain_sf_clip_blip.sh), eval on QVHL val",
+                     feat_root="../pretrain/pretrain_features", results_root="results/pretrain/final",
+                     **_PRETRAIN_DATA, **_COMMON_VL,
+                     **_feats([_VID["sf"], _VID["clip"], _VID["blip"]],
+                              [("clip_query_features", 512), ("blip_query_features", 768)])),
+    "pretrain_sf_clip": dict(help="Pretraining on BLIP captions, SlowFast+CLIP video, CLIP text "
+                                  "(pretrain/pretrain_sf_clip.sh)",
+                             feat_root="../pretrain/pretrain_features", results_root="results/pretrain/final",
+                             **_PRETRAIN_DATA, **_COMMON_VL,
+                             **_feats([_VID["sf"], _VID["clip"]], [("clip_query_features", 512)])),
+    "pretrain_asr": dict(help="Pretraining on ASR subtitles (pretrain/pretrain_asr.sh), eval on QVHL val",
+                         feat_root="../pretrain/features", results_root="results/pretrain/asr",
+                         **dict(_PRETRAIN_DATA, train_path="data/subs_train.jsonl", contrastive_align_loss_coef=0.2,
+                                max_es_cnt=200),
+                         **_COMMON_VL,
+                         **_feats([_VID["sf"], _VID["clip"]], [("clip_sub_features", 512)])),
+    "tvsum": dict(help="TVSum, one model per --dset_domain (tvsum/train.sh): I3D rgb+opt video, CLIP text",
+                  feat_root="../Datasets/tvsum", results_root="results/tvsum/v-i3d-t-clip",
+                  **_TVSUM_DATA, **_COMMON_VL,
+                  **_feats([("video_features", 2048)], [("query_features", 512)])),
+    "synthetic": dict(help="The embedded synthetic QVHighlights-format dataset (python -m video_lights.data.synthetic "
+                           "--out DIR; pass --feat_root DIR), default small dims",
+                      feat_root="data/synthetic", results_root="results/synthetic",
+                      bsz=32, contrastive_align_loss_coef=0.2, hard_pos_neg_loss_coef=10.0,
+                      **dict(_QVHL_DATA, train_path="{root}/annotations/highlight_train_release.jsonl",
+                             eval_path="{root}/annotations/highlight_val_release.jsonl"),
+                      **_COMMON_VL,
+                      **_feats([("features/slowfast_features", 64), ("features/clip_features", 32),
+                                ("features/blip_video_features", 32)],
+                               [("features/clip_text_features", 32), ("features/blip_aug_text_features_openai", 32)])),
+}
+
+
+def _preset_defaults(name, feat_root):
+    """Resolved default values of preset `name` with feature dirs joined onto feat_root."""
+    p = {k: v for k, v in PRESETS[name].items() if k not in ("help", "feat_root")}
+    root = feat_root if feat_root is not None else PRESETS[name]["feat_root"]
+    p["v_feat_dirs"] = [os.path.join(root, d) for d in p["v_feat_dirs"]]
+    p["t_feat_dirs"] = [os.path.join(root, d) for d in p["t_feat_dirs"]]
+    for k in ("train_path", "eval_path"):
+        p[k] = p[k].replace("{root}", root)
+    return p
+
+
+# ---------------------------------------------------------------------------------------------------------------
+def _device_arg(value):
+    """--device: auto | -1 | cpu | N | cuda:N  (the reference took an int: >=0 cuda, -1 cpu)."""
+    v = str(value).strip().lower()
+    if v in ("auto", ""):
+        return "cuda:0" if torch.cuda.is_available() else "cpu"
+    if v in ("-1", "cpu"):
+        return "cpu"
+    if v.lstrip("-").isdigit():
+        v = f"cuda:{int(v)}"
+    elif v == "cuda":
+        v = "cuda:0"
+    if v.startswith("cuda:") and v[5:].isdigit():
+        if not torch.cuda.is_available():
+            raise argparse.ArgumentTypeError(f"CUDA device {value!r} requested but CUDA is not available "
+                                             f"(use --device cpu or --device auto)")
+        if int(v[5:]) >= torch.cuda.device_count():
+            raise argparse.ArgumentTypeError(f"CUDA device {value!r} requested but only "
+                                             f"{torch.cuda.device_count()} device(s) are visible")
+        return v
+    if v == "mps":
+        return v
+    raise argparse.ArgumentTypeError(f"invalid device {value!r}: use auto, cpu, -1, N or cuda:N")
+
+
+def _str_or_none(value):
+    return None if value in (None, "", "None", "none") else value
+
+
+def build_parser(inference: bool = False) -> argparse.ArgumentParser:
+    """The argparse parser (grouped help). inference=True adds --eval_id, --eval_results_dir, --model_dir."""
+    preset_help = "; ".join(f"{k}: {v['help']} (feat_root {v['feat_root']})" for k, v in PRESETS.items())
+    parser = argparse.ArgumentParser(
+        prog="video_lights", allow_abbrev=False, formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="VideoLights moment retrieval + highlight detection. A --preset sets the reference script's "
+                    "defaults; any explicit flag overrides them.")
+    g = parser.add_argument_group("preset")
+    g.add_argument("--preset", choices=sorted(PRESETS), default=None, help=f"dataset preset. {preset_help}")
+    g.add_argument("--feat_root", type=str, default=None,
+                   help="root folder of the preset's feature dirs (default: the preset's, shown above)")
+
+    g = parser.add_argument_group("run")
+    g.add_argument("--dset_name", type=str, default="hl", choices=["hl", "tvsum", "charadesSTA", "tacos"],
+                   help="hl = QVHighlights and pretraining; the reference's youtube_uni has no loader here")
+    g.add_argument("--dset_domain", type=str, default="BK", help="TVSum / YouTube-HL domain (e.g. BK BT DS FM GA ...)")
+    g.add_argument("--eval_split_name", type=str, default="val",
+                   help="'val' loads labels and computes metrics; other names (test) only write predictions")
+    g.add_argument("--debug", action="store_true",
+                   help="results under a sibling 'debug_results', num_workers 0, loops break early")
+    g.add_argument("--data_ratio", type=float, default=1.0, help="keep only the first fraction of the training jsonl")
+    g.add_argument("--results_root", type=str, default="results")
+    g.add_argument("--exp_id", type=str, default="debug_exp", help="id of this run, part of results_dir")
+    g.add_argument("--seed", type=int, default=2018)
+    g.add_argument("--device", type=_device_arg, default="auto",
+                   help="auto (cuda:0 if available else cpu), cpu or -1, N or cuda:N")
+    g.add_argument("--num_workers", type=int, default=4, help="DataLoader workers (0 = load in the main process)")
+    g.add_argument("--no_pin_memory", action="store_true", help="do not pin DataLoader memory")
+
+    g = parser.add_argument_group("training")
+    g.add_argument("--lr", type=float, default=1e-4)
+    g.add_argument("--lr_drop", type=int, default=400, help="StepLR step size in epochs (gamma 0.1)")
+    g.add_argument("--wd", type=float, default=1e-4, help="AdamW weight decay")
+    g.add_argument("--n_epoch", type=int, default=200)
+    g.add_argument("--max_es_cnt", type=int, default=200,
+                   help="stop after more than this many evaluations without improvement; -1 disables")
+    g.add_argument("--bsz", type=int, default=32)
+    g.add_argument("--eval_bsz", type=int, default=100)
+    g.add_argument("--eval_epoch", type=int, default=5, help="evaluate every N epochs")
+    g.add_argument("--grad_clip", type=float, default=0.1, help="total-norm gradient clip; <=0 disables")
+    g.add_argument("--eval_untrained", action="store_true", help="evaluate once before training (start epoch -1)")
+    g.add_argument("--resume", type=_str_or_none, default=None, help="checkpoint to load model weights from (strict)")
+    g.add_argument("--resume_all", action="store_true", help="also restore optimizer, lr scheduler and start epoch")
+    g.add_argument("--start_epoch", type=int, default=None)
+    g.add_argument("--amp", action="store_true", help="autocast mixed precision")
+
+    g = parser.add_argument_group("data")
+    g.add_argument("--max_q_l", type=int, default=32, help="max query tokens")
+    g.add_argument("--max_v_l", type=int, default=75, help="max video clips")
+    g.add_argument("--clip_length", type=int, default=2, help="seconds per clip")
+    g.add_argument("--max_windows", type=int, default=5, help="max GT windows used as span labels")
+    g.add_argument("--train_path", type=str, default="data/highlight_train_release.jsonl")
+    g.add_argument("--eval_path", type=str, default="data/highlight_val_release.jsonl")
+    g.add_argument("--no_norm_vfeat", action="store_true",
+                   help="do not L2-normalise features (video AND text, as the reference)")
+    g.add_argument("--v_feat_dirs", type=str, nargs="+",
+                   default=["../Datasets/qvhl/features/slowfast_features", "../Datasets/qvhl/features/clip_features"],
+                   help="video feature dirs ({vid}.npz key 'features' or {vid}.npy) or packed .h5 stores")
+    g.add_argument("--t_feat_dirs", type=str, nargs="+",
+                   default=["../Datasets/qvhl/features/clip_aug_text_features_openai",
+                            "../Datasets/qvhl/features/blip_aug_text_features_openai"],
+                   help="text feature dirs (qid{qid}.npz key 'last_hidden_state'; tvsum {qid}.npz key 'token') "
+                        "or packed .h5 stores")
+    g.add_argument("--v_feat_dim", type=int, default=2816, help="video feature dim WITHOUT tef (2 is added for tef)")
+    g.add_argument("--t_feat_dim", type=int, default=1280)
+    g.add_argument("--ctx_mode", type=str, default="video_tef",
+                   help="'video' uses video features, 'tef' appends the 2-d temporal endpoint feature")
+    g.add_argument("--feat_store", choices=["npz", "h5"], default="npz",
+                   help="h5: read each feature dir D from the packed store D.h5 (python -m video_lights.data.pack)")
+    g.add_argument("--feat_cache", action="store_true",
+                   help="keep loaded features in memory (per DataLoader worker) after the first epoch")
+
+    g = parser.add_argument_group("model")
+    g.add_argument("--position_embedding", type=str, default="sine", choices=["sine"])
+    g.add_argument("--bicmf_layers", type=int, default=2, help="BiCMF cross-modal layers (scripts use 1)")
+    g.add_argument("--enc_layers", type=int, default=2, help="encoder layers (scripts use 3)")
+    g.add_argument("--dec_layers", type=int, default=2, help="decoder layers (scripts use 3)")
+    g.add_argument("--dim_feedforward", type=int, default=1024)
+    g.add_argument("--hidden_dim", type=int, default=256)
+    g.add_argument("--input_dropout", type=float, default=0.5)
+    g.add_argument("--dropout", type=float, default=0.1)
+    g.add_argument("--use_txt_pos", action="store_true", help="learned text positional embedding (off)")
+    g.add_argument("--nheads", type=int, default=8)
+    g.add_argument("--num_queries", type=int, default=10)
+    g.add_argument("--pre_norm", action="store_true", help="pre-norm transformer layers (broken in the reference)")
+    g.add_argument("--n_input_proj", type=int, default=2)
+    g.add_argument("--contrastive_hdim", type=int, default=64)
+    g.add_argument("--temperature", type=float, default=0.07)
+    g.add_argument("--fix_bicmf_mask", action="store_true",
+                   help="build the BiCMF attention mask per sample (off = the authors' batch/head tiling bug)")
+
+    g = parser.add_argument_group("loss")
+    g.add_argument("--lw_saliency", type=float, default=1.0)
+    g.add_argument("--saliency_margin", type=float, default=0.2)
+    g.add_argument("--no_aux_loss", dest="aux_loss", action="store_false", help="no auxiliary decoder losses")
+    g.add_argument("--span_loss_type", type=str, default="l1", choices=["l1"])
+    g.add_argument("--contrastive_align_loss", action="store_true")
+    g.add_argument("--hard_pos_neg_loss", action="store_true")
+    g.add_argument("--mr_to_hd_loss", action="store_true")
+    g.add_argument("--span_loss_coef", type=float, default=10)
+    g.add_argument("--giou_loss_coef", type=float, default=1)
+    g.add_argument("--label_loss_coef", type=float, default=4)
+    g.add_argument("--eos_coef", type=float, default=0.1)
+    g.add_argument("--contrastive_align_loss_coef", type=float, default=0.2)
+    g.add_argument("--hard_pos_neg_loss_coef", type=float, default=10.0)
+    g.add_argument("--cos_sim_loss_coef", type=float, default=1.0)
+    g.add_argument("--mr_to_hd_loss_coef", type=float, default=1.0)
+
+    g = parser.add_argument_group("matcher")
+    g.add_argument("--set_cost_span", type=float, default=10)
+    g.add_argument("--set_cost_giou", type=float, default=1)
+    g.add_argument("--set_cost_class", type=float, default=4)
+
+    g = parser.add_argument_group("post-processing")
+    g.add_argument("--no_sort_results", action="store_true")
+    g.add_argument("--max_before_nms", type=int, default=10)
+    g.add_argument("--max_after_nms", type=int, default=10)
+    g.add_argument("--nms_thd", type=float, default=-1, help="-1 = no NMS")
+
+    if inference:
+        g = parser.add_argument_group("inference")
+        g.add_argument("--eval_id", type=str, default=None, help="tag for the prediction file names")
+        g.add_argument("--eval_results_dir", type=str, default=None,
+                       help="where to write predictions (default: the folder of --resume)")
+        g.add_argument("--model_dir", type=str, default=None,
+                       help="folder holding the training opt.json (default: the folder of --resume)")
+    return parser
+
+
+def _explicit_dests(parser, argv):
+    """Destinations of the options written explicitly in argv (presets / a saved opt.json do not override them)."""
+    by_flag = {s: a.dest for a in parser._actions for s in a.option_strings}
+    return {by_flag[t.split("=", 1)[0]] for t in argv if t.split("=", 1)[0] in by_flag}
+
+
+def resolve(opt: argparse.Namespace, timestamp: str | None = None) -> argparse.Namespace:
+    """Add the derived fields (in place, returns opt). `opt.v_feat_dim` must be the value WITHOUT tef."""
+    if opt.debug:
+        parts = opt.results_root.rstrip(os.sep).split(os.sep)
+        opt.results_root = os.sep.join(parts[:-1] + ["debug_results"])
+        opt.num_workers = 0
+    if getattr(opt, "results_dir", None) is None:
+        ctx_str = opt.ctx_mode + "_sub" if any("sub_ctx" in p for p in opt.v_feat_dirs) else opt.ctx_mode
+        stamp = timestamp or time.strftime("%Y_%m_%d_%H_%M_%S")
+        opt.results_dir = os.path.join(opt.results_root, "-".join([opt.dset_name, ctx_str, opt.exp_id, stamp]))
+    opt.ckpt_filepath = os.path.join(opt.results_dir, "model.ckpt")
+    opt.train_log_filepath = os.path.join(opt.results_dir, "train.log.txt")
+    opt.eval_log_filepath = os.path.join(opt.results_dir, "eval.log.txt")
+    opt.tensorboard_log_dir = os.path.join(opt.results_dir, "tensorboard_log")
+    opt.device = torch.device(opt.device)
+    opt.pin_memory = not opt.no_pin_memory
+    opt.use_tef = "tef" in opt.ctx_mode
+    opt.use_video = "video" in opt.ctx_mode
+    if not opt.use_video:
+        opt.v_feat_dim = 0
+    if opt.use_tef:
+        opt.v_feat_dim += 2
+    if opt.feat_store == "h5":
+        opt.v_feat_dirs = [_as_h5(d) for d in opt.v_feat_dirs]
+        opt.t_feat_dirs = [_as_h5(d) for d in opt.t_feat_dirs]
+    return opt
+
+
+def _as_h5(path):
+    return path if path.endswith((".h5", ".hdf5")) else path.rstrip("/\\") + ".h5"
+
+
+def _check(parser, opt):
+    if opt.data_ratio <= 0 or opt.data_ratio > 1:
+        parser.error(f"--data_ratio must be in (0, 1], got {opt.data_ratio}")
+    for name in ("max_q_l", "clip_length", "max_windows", "bsz", "eval_bsz", "eval_epoch"):
+        if getattr(opt, name) <= 0:
+            parser.error(f"--{name} must be positive, got {getattr(opt, name)}")
+    if opt.max_v_l <= 0 and opt.max_v_l != -1:
+        parser.error(f"--max_v_l must be positive (or -1 for no limit), got {opt.max_v_l}")
+    if opt.num_workers < 0:
+        parser.error(f"--num_workers must be >= 0, got {opt.num_workers}")
+
+
+def parse_args(argv: list[str] | None = None, inference: bool = False) -> argparse.Namespace:
+    """Parse command-line options into the resolved options namespace (see the module docstring).
+
+    inference=True: TestOptions behaviour. Adds --eval_id/--eval_results_dir/--model_dir; when --resume is given,
+    the training opt.json in --model_dir (default: the folder of --resume) overrides every option except
+    INFERENCE_KEEP and the flags given explicitly on this command line. results_dir = --eval_results_dir, or the
+    folder of --resume.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(inference)
+    pre, _ = parser.parse_known_args(argv)
+    if pre.preset is not None:
+        parser.set_defaults(**_preset_defaults(pre.preset, pre.feat_root))
+    opt = parser.parse_args(argv)
+    _check(parser, opt)
+    if inference and opt.resume is not None:
+        opt.model_dir = opt.model_dir or os.path.dirname(opt.resume)
+        saved_path = os.path.join(opt.model_dir, "opt.json")
+        if not os.path.isfile(saved_path):
+            parser.error(f"{saved_path} not found: inference needs the training opt.json next to the checkpoint "
+                         f"(or pass --model_dir)")
+        keep = set(INFERENCE_KEEP) | _explicit_dests(parser, argv)
+        saved = _saved_options(load_json(saved_path))
+        known = vars(opt)
+        tef_included = saved.pop("_tef_included", False)
+        for k, v in saved.items():
+            if k in known and k not in keep:
+                setattr(opt, k, v)
+        if tef_included and "v_feat_dim" not in keep:
+            opt.v_feat_dim -= 2 if "tef" in opt.ctx_mode else 0
+        opt.results_dir = opt.eval_results_dir or opt.model_dir
+    return resolve(opt)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+def opt_to_dict(opt: argparse.Namespace) -> dict:
+    """JSON-serialisable options as the reference writes them: v_feat_dim WITHOUT tef, no derived fields,
+    device as a string."""
+    d = {k: v for k, v in vars(opt).items() if k not in DERIVED_FIELDS}
+    d["device"] = str(opt.device)
+    if getattr(opt, "use_video", "video" in opt.ctx_mode) and "tef" in opt.ctx_mode:
+        d["v_feat_dim"] = opt.v_feat_dim - 2
+    return d
+
+
+def save_opt(opt: argparse.Namespace, path) -> None:
+    """Write opt.json atomically (pretty JSON, reference layout: v_feat_dim without tef)."""
+    save_json(opt_to_dict(opt), path, indent=4, sort_keys=False)
+
+
+def _saved_options(d: dict) -> dict:
+    """Saved options minus dead and derived keys. A dump of a *resolved* namespace (it has "use_tef", like the
+    reference fixture's opt.json or a checkpoint's opt) already includes tef in v_feat_dim: flagged."""
+    out = {k: v for k, v in d.items() if k not in DEAD_OPTIONS and k not in DERIVED_FIELDS}
+    out["_tef_included"] = "use_tef" in d
+    return out
+
+
+def load_opt(path, **overrides) -> argparse.Namespace:
+    """Load an opt.json (ours or the authors', dead keys ignored) and re-resolve it: unknown keys are dropped,
+    missing options take their defaults, `overrides` replace saved values, tef is added back to v_feat_dim.
+    The saved results_dir is kept."""
+    saved = _saved_options(load_json(path))
+    tef_included = saved.pop("_tef_included")
+    return opt_from_dict(saved, tef_included=tef_included, **overrides)
+
+
+def opt_from_dict(saved: dict, tef_included: bool = False, **overrides) -> argparse.Namespace:
+    """Options namespace from a dict of option values (e.g. a checkpoint's vars(opt)); see load_opt."""
+    parser = build_parser(inference=True)
+    opt = parser.parse_args([])
+    known = vars(opt)
+    for k, v in saved.items():
+        if k in known or k == "results_dir":
+            setattr(opt, k, v)
+    for k, v in overrides.items():
+        setattr(opt, k, v)
+    if tef_included and "tef" in opt.ctx_mode and "v_feat_dim" not in overrides:
+        opt.v_feat_dim -= 2
+    try:  # "cpu", "cuda:0", or the reference's int (0 / -1)
+        opt.device = _device_arg("auto" if opt.device is None else str(opt.device))
+    except argparse.ArgumentTypeError:
+        opt.device = _device_arg("auto")  # saved on a GPU machine, loaded on one without that GPU
+    return resolve(opt)
