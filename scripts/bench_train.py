@@ -86,7 +86,7 @@ def main(argv=None):
                             *[f"{root}/features/{d}" for d in ("slowfast_features", "clip_features",
                                                                "blip_video_features", "clip_text_features",
                                                                "blip_aug_text_features_openai")]],
-                           check=True, stdout=subprocess.DEVNULL)
+                           check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         rows = []
         for store in a.stores:
             for precision in a.precisions:
