@@ -125,3 +125,70 @@ def test_missing_feature_dir_names_what_to_download(tmp_path):
                     "--device", "cpu"])
     msg = str(e.value.code)
     assert "nowhere" in msg and "download" in msg.lower()
+
+
+def _rows(path, n, pred=lambda r: True):
+    rows = [r for r in (json.loads(line) for line in open(path)) if pred(r)]
+    return rows[:n]
+
+
+def _write_jsonl(path, rows):
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+
+
+def test_charades_sta_trains_and_scores(shared_data, tmp_path):
+    """Real Charades-STA annotations (a few rows) with small random features: 1-s clips, no saliency in the output."""
+    import numpy as np
+    rng = np.random.default_rng(0)
+    src = shared_data / "charades_sta"
+    train_rows = _rows(src / "charades_sta_train_tvr_format.jsonl", 16)
+    test = _rows(src / "charades_sta_test_tvr_format.jsonl", 6)
+    _write_jsonl(tmp_path / "train.jsonl", train_rows)
+    _write_jsonl(tmp_path / "test.jsonl", test)
+    feats = tmp_path / "feats"
+    for name in ("slowfast_features", "clip_features", "blip_video_features"):
+        (feats / name).mkdir(parents=True)
+        for r in train_rows + test:
+            n = min(75, int(r["duration"]))
+            np.savez(feats / name / f"{r['vid']}.npz", features=rng.normal(size=(n, 8)).astype(np.float32))
+    for name in ("clip_text_features", "blip_text_features"):
+        (feats / name).mkdir(parents=True)
+        for r in train_rows + test:
+            np.savez(feats / name / f"qid{r['qid']}.npz", last_hidden_state=rng.normal(size=(9, 8)).astype(np.float32))
+    train(parse_args(["--preset", "charades_sta", "--feat_root", str(feats), "--train_path", str(tmp_path / "train.jsonl"),
+                      "--eval_path", str(tmp_path / "test.jsonl"), "--v_feat_dim", "24", "--t_feat_dim", "16",
+                      "--results_root", str(tmp_path / "results"), "--exp_id", "t", "--device", "cpu",
+                      "--num_workers", "0", "--bsz", "8", "--n_epoch", "1", "--eval_epoch", "1", *TINY_MODEL]))
+    out = run_dir(tmp_path / "results")
+    rows = [json.loads(x) for x in open(os.path.join(out, "hl_val_submission.jsonl"))]
+    assert len(rows) == 6 and "pred_saliency_scores" not in rows[0]
+    assert all(w[0] == int(w[0]) and w[1] == int(w[1]) for r in rows for w in r["pred_relevant_windows"])  # 1-s clips
+    brief = json.load(open(os.path.join(out, "hl_val_submission_metrics.json")))["brief"]
+    assert "MR-full-mIoU" in brief and brief["MR-long-mAP"] == 0.0  # Charades test has no long window
+
+
+def test_tvsum_domain_trains_and_scores(shared_data, tmp_path):
+    """Real TVSum annotations of one domain with small random I3D-layout features: saliency only, top-5 mAP."""
+    import numpy as np
+    rng = np.random.default_rng(0)
+    feats = tmp_path / "feats"
+    (feats / "video_features").mkdir(parents=True)
+    (feats / "query_features").mkdir(parents=True)
+    paths = {}
+    for split in ("train", "val"):
+        rows = _rows(shared_data / "tvsum" / f"tvsum_{split}.jsonl", 99, lambda r: r["domain"] == "BK")
+        paths[split] = tmp_path / f"{split}.jsonl"
+        _write_jsonl(paths[split], rows)
+        for r in rows:
+            for stream in ("rgb", "opt"):
+                np.save(feats / "video_features" / f"{r['vid']}_{stream}.npy",
+                        rng.normal(size=(len(r["label"]), 8)).astype(np.float32))
+            np.savez(feats / "query_features" / f"{r['qid']}.npz", token=rng.normal(size=(7, 8)).astype(np.float32))
+    train(parse_args(["--preset", "tvsum", "--feat_root", str(feats), "--dset_domain", "BK",
+                      "--train_path", str(paths["train"]), "--eval_path", str(paths["val"]),
+                      "--v_feat_dim", "16", "--t_feat_dim", "8", "--results_root", str(tmp_path / "results"),
+                      "--exp_id", "t", "--device", "cpu", "--num_workers", "0", "--n_epoch", "2", "--eval_epoch", "2",
+                      *TINY_MODEL]))
+    out = run_dir(tmp_path / "results")
+    metrics = json.load(open(os.path.join(out, "hl_val_submission_metrics.json")))
+    assert 0 <= metrics["brief"]["mAP"] <= 1 and "BK" in metrics

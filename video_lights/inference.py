@@ -110,16 +110,17 @@ def _rows(metas, outputs, opt):
 
 
 def score(submission, gt_rows, opt):
-    """Metrics of a submission against the split's annotations (strict evaluator).
-
-    The evaluator's warnings are silenced here: our own rows reach past short videos by design (the reference
-    clamps windows to 150 s, not to the duration), which the evaluator scores as given.
+    """Metrics of our own submission rows, exactly as the official evaluator computes them (its permissive
+    `compat` mode: a saliency list that differs in length from the annotation, e.g. from features a few clips
+    short, is fitted as the official scorer does instead of stopping a training run). Our rows never carry the
+    inverted windows or duplicate qids on which compat and strict scoring differ. Warnings are silenced: the rows
+    reach past short videos by design (the reference clamps windows to 150 s, not to the duration).
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SubmissionWarning)
         if opt.dset_name == "tvsum":
-            return eval_tvsum(submission, gt_rows)
-        return eval_submission(submission, gt_rows, verbose=False, match_number=True)
+            return eval_tvsum(submission, gt_rows, compat=True)
+        return eval_submission(submission, gt_rows, verbose=False, match_number=True, compat=True)
 
 
 def write_predictions(submission, gt_rows, opt, save_path):
