@@ -133,32 +133,32 @@ def train(opt):
             logger.info("epoch %d: loss %.4f", epoch_i + 1, losses["loss_overall"])
 
         if eval_set is not None and (epoch_i + 1) % opt.eval_epoch == 0:
-            metrics, metrics_nms, eval_losses, paths = evaluate(
+            metrics, _, eval_losses, paths = evaluate(
                 model, criterion, eval_set, eval_loader, opt, os.path.join(opt.results_dir, preds_name))
             append_line(opt.eval_log_filepath, f"{time.strftime('%Y_%m_%d_%H_%M_%S')} [Epoch] {epoch_i:03d} [Loss] "
                         + " ".join(f"{k} {v:.4f}" for k, v in eval_losses.items())
                         + f" [Metrics] {json.dumps(metrics['brief'] if metrics else None)}")
-            if metrics is None:  # a split without labels: predictions only, nothing to select on
-                checkpoint(os.path.join(opt.results_dir, "model_latest.ckpt"), epoch_i)
-                continue
-            for k, v in metrics["brief"].items():
-                tb_writer.add_scalar(f"Eval/{k}", float(v), epoch_i + 1)
-            score = stop_score(metrics["brief"], opt.dset_name)
-            logger.info("epoch %d eval: %s (selection score %.2f)", epoch_i + 1, json.dumps(metrics["brief"]), score)
-            if score > best_score:
-                best_score, es_cnt = score, 0
-                checkpoint(best_path, epoch_i)
-                for p in paths:
-                    os.replace(p, p.replace("latest_", "best_"))
-                logger.info("best checkpoint updated: %s", best_path)
-            else:
-                es_cnt += 1
-                if opt.max_es_cnt != -1 and es_cnt > opt.max_es_cnt:
-                    append_line(opt.train_log_filepath, f"Early Stop at epoch {epoch_i}")
-                    logger.info("early stop at epoch %d (no improvement in %d evaluations)", epoch_i + 1, es_cnt)
-                    checkpoint(os.path.join(opt.results_dir, "model_latest.ckpt"), epoch_i)
-                    break
+            stop = False
+            if metrics is not None:  # a split without labels gives predictions only, nothing to select on
+                for k, v in metrics["brief"].items():
+                    tb_writer.add_scalar(f"Eval/{k}", float(v), epoch_i + 1)
+                score = stop_score(metrics["brief"], opt.dset_name)
+                logger.info("epoch %d eval: %s (selection score %.2f)", epoch_i + 1, json.dumps(metrics["brief"]),
+                            score)
+                if score > best_score:
+                    best_score, es_cnt = score, 0
+                    checkpoint(best_path, epoch_i)
+                    for p in paths:
+                        os.replace(p, p.replace("latest_", "best_"))
+                    logger.info("best checkpoint updated: %s", best_path)
+                else:
+                    es_cnt += 1
+                    stop = opt.max_es_cnt != -1 and es_cnt > opt.max_es_cnt
             checkpoint(os.path.join(opt.results_dir, "model_latest.ckpt"), epoch_i)
+            if stop:
+                append_line(opt.train_log_filepath, f"Early Stop at epoch {epoch_i}")
+                logger.info("early stop at epoch %d (no improvement in %d evaluations)", epoch_i + 1, es_cnt)
+                break
 
         save_interval = 10 if "subs_train" in opt.train_path else 50
         if epoch_i > -1 and ((epoch_i + 1) % save_interval == 0 or (epoch_i + 1) % opt.lr_drop == 0):
