@@ -25,7 +25,7 @@ def untrained_metrics(eval_log):
     with open(eval_log) as f:
         for line in f:
             if "[Epoch] -01" in line:
-                return json.loads(line.split("[Metrics] ", 1)[1])
+                return json.loads(line.split("[Metrics] ", 1)[1])["brief"]
     raise ValueError(f"{eval_log}: no line for epoch -1 (was the run started with --eval_untrained?)")
 
 

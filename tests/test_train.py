@@ -192,3 +192,14 @@ def test_tvsum_domain_trains_and_scores(shared_data, tmp_path):
     out = run_dir(tmp_path / "results")
     metrics = json.load(open(os.path.join(out, "hl_val_submission_metrics.json")))
     assert 0 <= metrics["brief"]["mAP"] <= 1 and "BK" in metrics
+
+
+def test_resume_all_needs_optimizer_state(tiny_data, tmp_path):
+    train(parse_args(tiny_args(tiny_data, tmp_path / "a", "--n_epoch", "1")))
+    ckpt = torch.load(os.path.join(run_dir(tmp_path / "a"), "model_best.ckpt"), weights_only=False)
+    del ckpt["lr_scheduler"]  # as in model_eXXXX.ckpt
+    torch.save(ckpt, tmp_path / "model_e0000.ckpt")
+    with pytest.raises(SystemExit) as e:
+        train_main(tiny_args(tiny_data, tmp_path / "b", "--n_epoch", "2", "--resume", str(tmp_path / "model_e0000.ckpt"),
+                             "--resume_all"))
+    assert "no optimizer / lr_scheduler state" in str(e.value.code)

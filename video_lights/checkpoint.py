@@ -124,7 +124,7 @@ def save_checkpoint(path, model, optimizer=None, lr_scheduler=None, epoch=None, 
 
     Entries given as None are left out (as the authors' model_e*.ckpt leave out lr_scheduler). opt (Namespace or
     dict) is stored as an argparse.Namespace of plain values, so the file loads under weights_only=True, with
-    load_checkpoint and with the authors' code. `extra` entries (e.g. the RNG and early-stopping state that
+    load_checkpoint and with the authors' code. `extra` entries (e.g. the RNG state that
     --resume_all restores) are stored under their names; the authors' code ignores them.
     Raises CheckpointError, before writing anything, for a value (in opt or extra) that a weights_only load
     would refuse: only tensors, torch.device and plain Python values (paths become str) are accepted.

@@ -42,7 +42,7 @@ DERIVED_FIELDS = ("ckpt_filepath", "train_log_filepath", "eval_log_filepath", "t
 # TestOptions: options that inference keeps from its own command line instead of the training opt.json.
 INFERENCE_KEEP = ("results_root", "num_workers", "nms_thd", "debug", "max_pred_l", "min_pred_l",
                   "eval_split_name", "eval_path", "resume", "resume_all", "no_sort_results",
-                  "eval_id", "eval_results_dir", "model_dir", "device")
+                  "eval_id", "eval_results_dir", "model_dir", "device", "amp")
 
 # ---------------------------------------------------------------------------------------------------------------
 # Dataset presets: the reference scripts under video_lights/scripts/** (spec §3.2). Feature dirs are relative to

@@ -71,18 +71,19 @@ def evaluate(model, criterion, dataset, loader, opt, save_path):
     return metrics, metrics_nms, losses, paths
 
 
-# Model selection weights of the reference `calculate_stop_score` (normalised by their sum). No HL term.
+# Model selection weights of the reference `calculate_stop_score` (normalised by their sum); no HL term.
+# QVHighlights (and pretraining, dset "hl") vs every other moment-retrieval dataset.
 STOP_SCORE_WEIGHTS = {
     "hl": {"MR-full-R1@0.3": 0.3, "MR-full-R1@0.5": 0.5, "MR-full-R1@0.7": 0.7, "MR-full-mAP@0.5": 0.5,
            "MR-full-mAP@0.75": 0.75, "MR-full-mAP": 0.25, "MR-long-mAP": 0.25, "MR-middle-mAP": 0.25,
            "MR-short-mAP": 0.25},
-    "charadesSTA": {"MR-full-R1@0.3": 0.3, "MR-full-R1@0.5": 0.5, "MR-full-R1@0.7": 0.7, "MR-full-mIoU": 0.5},
 }
+OTHER_STOP_SCORE_WEIGHTS = {"MR-full-R1@0.3": 0.3, "MR-full-R1@0.5": 0.5, "MR-full-R1@0.7": 0.7, "MR-full-mIoU": 0.5}
 
 
 def stop_score(brief, dset_name):
     """The number the best checkpoint is selected on: weighted mean of brief metrics, or TVSum's mAP."""
     if dset_name == "tvsum":
         return brief["mAP"]
-    weights = STOP_SCORE_WEIGHTS[dset_name]
+    weights = STOP_SCORE_WEIGHTS.get(dset_name, OTHER_STOP_SCORE_WEIGHTS)
     return sum(w * brief[k] for k, w in weights.items()) / sum(weights.values())

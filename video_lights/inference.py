@@ -49,8 +49,8 @@ def require_feature_dirs(opt):
         what = DOWNLOAD_HINTS.get(opt.dset_name, f"the {opt.dset_name} features")
         raise DataError(f"feature directory {missing[0]} does not exist ({len(missing)} of {len(dirs)} missing: "
                         f"{', '.join(missing[:5])}). Download {what} as described in data/README.md "
-                        f"(bash scripts/download_data.sh), then point FEAT_ROOT=... (launchers) or --feat_root / "
-                        f"--v_feat_dirs / --t_feat_dirs at them")
+                        f"(bash scripts/download_data.sh), then point them out: for training FEAT_ROOT=... (launchers) or "
+                        f"--feat_root; for inference --v_feat_dirs / --t_feat_dirs")
 
 
 def build_eval_loader(dataset, opt):
@@ -85,6 +85,8 @@ def predict(model, loader, opt, criterion=None, epoch_i=0):
             loss_sums["loss_overall"] += float(total)
             n_batches += 1
         submission.extend(_rows(metas, outputs, opt))
+        if opt.debug:
+            break
     return submission, {k: v / n_batches for k, v in loss_sums.items()}
 
 
@@ -103,7 +105,7 @@ def _rows(metas, outputs, opt):
                    pred_saliency_scores=sal)
         if opt.dset_name in WINDOW_SNAPPING:
             row["pred_relevant_windows"] = snap_windows(wins, *WINDOW_SNAPPING[opt.dset_name])
-        if opt.dset_name == "charadesSTA":  # no saliency labels: the reference drops the scores
+        if opt.dset_name in ("charadesSTA", "tacos"):  # no saliency labels: the reference drops the scores
             del row["pred_saliency_scores"]
         rows.append(row)
     return rows

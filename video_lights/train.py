@@ -77,6 +77,8 @@ def train(opt):
     """Train with opt; returns the path of the best checkpoint."""
     require_feature_dirs(opt)
     set_seed(opt.seed)
+    if opt.debug:
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
     prepare_results_dir(opt.results_dir)
     save_opt(opt, os.path.join(opt.results_dir, "opt.json"))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
@@ -101,15 +103,17 @@ def train(opt):
         _, ckpt = load_checkpoint(opt.resume, model, map_location=opt.device)
         logger.info("loaded model weights from %s", opt.resume)
         if opt.resume_all:
+            if "optimizer" not in ckpt or "lr_scheduler" not in ckpt:
+                raise CheckpointError(f"{opt.resume}: has no optimizer / lr_scheduler state to resume from "
+                                      f"(model_eXXXX.ckpt files hold weights only: use --resume, or model_latest.ckpt)")
             optimizer.load_state_dict(ckpt["optimizer"])
             lr_scheduler.load_state_dict(ckpt["lr_scheduler"])
             start_epoch = ckpt["epoch"] + 1
-            best_score, es_cnt = ckpt.get("train_state", (best_score, es_cnt))
             if "rng_state" in ckpt:
                 set_rng_state(ckpt["rng_state"])
     if opt.start_epoch is not None:
         start_epoch = opt.start_epoch
-    if opt.eval_untrained:
+    if opt.eval_untrained and opt.start_epoch is None and not opt.resume_all:
         start_epoch = -1
 
     tb_writer = SummaryWriter(opt.tensorboard_log_dir)
@@ -119,15 +123,15 @@ def train(opt):
 
     def checkpoint(path, epoch_i, with_scheduler=True):
         save_checkpoint(path, model, optimizer, lr_scheduler if with_scheduler else None, epoch_i, opt,
-                        rng_state=rng_state(), train_state=(best_score, es_cnt))
+                        rng_state=rng_state())
 
     for epoch_i in range(start_epoch, opt.n_epoch):
         if epoch_i > -1:
             losses = train_one_epoch(model, criterion, train_loader, optimizer, opt, epoch_i, scaler)
+            tb_writer.add_scalar("Train/lr", optimizer.param_groups[0]["lr"], epoch_i + 1)  # the lr this epoch used
             lr_scheduler.step()
             append_line(opt.train_log_filepath, f"{time.strftime('%Y_%m_%d_%H_%M_%S')} [Epoch] {epoch_i + 1:03d} "
                         f"[Loss] " + " ".join(f"{k} {v:.4f}" for k, v in losses.items()))
-            tb_writer.add_scalar("Train/lr", optimizer.param_groups[0]["lr"], epoch_i + 1)
             for k, v in losses.items():
                 tb_writer.add_scalar(f"Train/{k}", v, epoch_i + 1)
             logger.info("epoch %d: loss %.4f", epoch_i + 1, losses["loss_overall"])
@@ -137,7 +141,7 @@ def train(opt):
                 model, criterion, eval_set, eval_loader, opt, os.path.join(opt.results_dir, preds_name))
             append_line(opt.eval_log_filepath, f"{time.strftime('%Y_%m_%d_%H_%M_%S')} [Epoch] {epoch_i:03d} [Loss] "
                         + " ".join(f"{k} {v:.4f}" for k, v in eval_losses.items())
-                        + f" [Metrics] {json.dumps(metrics['brief'] if metrics else None)}")
+                        + f" [Metrics] {json.dumps(metrics)}")
             stop = False
             if metrics is not None:  # a split without labels gives predictions only, nothing to select on
                 for k, v in metrics["brief"].items():
@@ -149,7 +153,7 @@ def train(opt):
                     best_score, es_cnt = score, 0
                     checkpoint(best_path, epoch_i)
                     for p in paths:
-                        os.replace(p, p.replace("latest_", "best_"))
+                        os.replace(p, os.path.join(os.path.dirname(p), os.path.basename(p).replace("latest_", "best_", 1)))
                     logger.info("best checkpoint updated: %s", best_path)
                 else:
                     es_cnt += 1
@@ -161,7 +165,8 @@ def train(opt):
                 break
 
         save_interval = 10 if "subs_train" in opt.train_path else 50
-        if epoch_i > -1 and ((epoch_i + 1) % save_interval == 0 or (epoch_i + 1) % opt.lr_drop == 0):
+        periodic = opt.dset_name != "tvsum"  # the reference's TVSum loop keeps only the best (2000 epochs x 122 MB)
+        if periodic and epoch_i > -1 and ((epoch_i + 1) % save_interval == 0 or (epoch_i + 1) % opt.lr_drop == 0):
             checkpoint(os.path.join(opt.results_dir, f"model_e{epoch_i:04d}.ckpt"), epoch_i, with_scheduler=False)
         if opt.debug:
             break
