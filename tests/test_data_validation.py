@@ -102,7 +102,8 @@ def test_missing_feature_files(data):
 def test_missing_folder(data):
     _, _, opt, _ = data
     opt.v_feat_dirs = opt.v_feat_dirs + ["/nonexistent/feats"]
-    assert _error(opt) == "/nonexistent/feats: feature folder not found"
+    msg = _error(opt)
+    assert msg.startswith("/nonexistent/feats: feature folder not found. Download the QVHighlights features")
 
 
 def test_wrong_dimension(data):

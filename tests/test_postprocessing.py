@@ -9,7 +9,7 @@ from video_lights.postprocessing import (WINDOW_SNAPPING, apply_nms, decode_mome
 
 def _rows_from_outputs(outputs, metas):
     windows = decode_moments(outputs["pred_logits"], outputs["pred_spans"], [m["duration"] for m in metas])
-    saliency = valid_saliency(outputs["saliency_scores"], outputs["video_mask"])
+    saliency = valid_saliency(outputs["saliency_scores"].half(), outputs["video_mask"])
     return [dict(qid=m["qid"], query=m["query"], vid=m["vid"],
                  pred_relevant_windows=snap_windows(w, *WINDOW_SNAPPING["hl"]), pred_saliency_scores=s)
             for m, w, s in zip(metas, windows, saliency)]

@@ -9,6 +9,7 @@ into --eval_results_dir (default: the checkpoint's folder).
 """
 import collections
 import contextlib
+import json
 import os
 import sys
 import warnings
@@ -32,25 +33,6 @@ def autocast_context(device, enabled):
         return contextlib.nullcontext()
     dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
     return torch.autocast(device.type, dtype=dtype)
-
-
-DOWNLOAD_HINTS = {
-    "hl": "the QVHighlights features (SlowFast, CLIP and BLIP-2 video; CLIP and BLIP-2 text)",
-    "charadesSTA": "the Charades-STA features (SlowFast, CLIP and BLIP-2 video; CLIP and BLIP-2 text)",
-    "tvsum": "the TVSum features (I3D rgb/opt video, CLIP query tokens)",
-}
-
-
-def require_feature_dirs(opt):
-    """Stop at once, saying what to download, when a feature directory (or packed store) is missing."""
-    dirs = list(opt.v_feat_dirs if opt.use_video else []) + list(opt.t_feat_dirs)
-    missing = [d for d in dirs if not os.path.exists(d)]
-    if missing:
-        what = DOWNLOAD_HINTS.get(opt.dset_name, f"the {opt.dset_name} features")
-        raise DataError(f"feature directory {missing[0]} does not exist ({len(missing)} of {len(dirs)} missing: "
-                        f"{', '.join(missing[:5])}). Download {what} as described in data/README.md "
-                        f"(bash scripts/download_data.sh), then point them out: for training FEAT_ROOT=... (launchers) or "
-                        f"--feat_root; for inference --v_feat_dirs / --t_feat_dirs")
 
 
 def build_eval_loader(dataset, opt):
@@ -91,12 +73,10 @@ def predict(model, loader, opt, criterion=None, epoch_i=0):
 
 
 def _rows(metas, outputs, opt):
-    saliency = valid_saliency(outputs["saliency_scores"], outputs["video_mask"])
     if opt.dset_name == "tvsum":  # highlight detection only; the TVSum scorer ranks float32 scores
-        lengths = outputs["video_mask"].sum(1).long().tolist()
-        scores = outputs["saliency_scores"].float().cpu()
-        return [dict(qid=m["qid"], vid=m["vid"], pred_saliency_scores=scores[b, :lengths[b]].tolist())
-                for b, m in enumerate(metas)]
+        saliency = valid_saliency(outputs["saliency_scores"].float(), outputs["video_mask"])
+        return [dict(qid=m["qid"], vid=m["vid"], pred_saliency_scores=s) for m, s in zip(metas, saliency)]
+    saliency = valid_saliency(outputs["saliency_scores"].half(), outputs["video_mask"])  # the reference writes fp16
     windows = decode_moments(outputs["pred_logits"], outputs["pred_spans"], [m["duration"] for m in metas],
                              sort=not opt.no_sort_results)
     rows = []
@@ -157,7 +137,6 @@ def run_inference(opt, model=None, criterion=None):
     if not os.path.isfile(opt.eval_path):
         raise FileNotFoundError(f"no annotation file for split '{opt.eval_split_name}': {opt.eval_path} does not "
                                 f"exist (pass --eval_path)")
-    require_feature_dirs(opt)
     has_labels = opt.eval_split_name == "val"
     dataset = build_dataset(opt, opt.eval_path, load_labels=has_labels)
     if model is None:
@@ -187,12 +166,7 @@ def main(argv=None):
         sys.exit(f"error: {e}")
     print(f"wrote {path}")
     if metrics is not None:
-        print(json_brief(metrics))
-
-
-def json_brief(metrics):
-    import json
-    return json.dumps(metrics["brief"], indent=2)
+        print(json.dumps(metrics["brief"], indent=2))
 
 
 if __name__ == "__main__":

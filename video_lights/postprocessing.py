@@ -41,16 +41,16 @@ def decode_moments(pred_logits, pred_spans, durations, sort=True):
 
 
 def valid_saliency(saliency_scores, video_mask):
-    """Saliency of the valid clips as float16-rounded Python floats (the reference writes `.half()` values).
+    """Saliency of the valid clips as Python floats, in the dtype given (QVHighlights writes `.half()` values).
 
     Args:
         saliency_scores: [B, Lv]; video_mask: [B, Lv] float, 1 = valid clip.
     Returns:
         B lists of floats, one per valid clip.
     """
-    half = saliency_scores.detach().half().cpu()
+    scores = saliency_scores.detach().cpu()
     lengths = video_mask.sum(1).long().cpu().tolist()
-    return [half[b, :n].tolist() for b, n in enumerate(lengths)]
+    return [scores[b, :n].tolist() for b, n in enumerate(lengths)]
 
 
 def snap_windows(rows, clip_length, max_ts):

@@ -24,7 +24,7 @@ from video_lights.checkpoint import CheckpointError, load_checkpoint, save_check
 from video_lights.config import parse_args, save_opt
 from video_lights.data import DataError, build_dataset, start_end_collate
 from video_lights.engine import NonFiniteLossError, evaluate, stop_score, train_one_epoch
-from video_lights.inference import build_eval_loader, require_feature_dirs, run_inference
+from video_lights.inference import build_eval_loader, run_inference
 from video_lights.model import build_model
 
 logger = logging.getLogger("video_lights")
@@ -75,16 +75,15 @@ def append_line(path, line):
 
 def train(opt):
     """Train with opt; returns the path of the best checkpoint."""
-    require_feature_dirs(opt)
     set_seed(opt.seed)
     if opt.debug:
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
-    prepare_results_dir(opt.results_dir)
-    save_opt(opt, os.path.join(opt.results_dir, "opt.json"))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-
+    # the datasets first: a missing or malformed input stops the run before its folder is created
     train_set = build_dataset(opt, opt.train_path, load_labels=True)
     eval_set = build_dataset(opt, opt.eval_path, load_labels=opt.eval_split_name == "val") if opt.eval_path else None
+    prepare_results_dir(opt.results_dir)
+    save_opt(opt, os.path.join(opt.results_dir, "opt.json"))
     train_loader = DataLoader(train_set, collate_fn=start_end_collate, batch_size=opt.bsz, shuffle=True,
                               num_workers=opt.num_workers, pin_memory=opt.pin_memory and opt.device.type == "cuda")
     eval_loader = build_eval_loader(eval_set, opt) if eval_set is not None else None

@@ -21,7 +21,7 @@ from torch.utils.data import Dataset
 
 from video_lights.data import labels as L
 from video_lights.data.features import l2_normalize, open_store
-from video_lights.data.validate import DataError, check_feature_array, missing_message, read_jsonl, validate_row
+from video_lights.data.validate import DataError, MissingStoreError, check_feature_array, missing_message, read_jsonl, validate_row
 
 I3D_MARKERS = ("sf_features", "clip_features", "blip")  # tvsum: a dir lacking all of these holds I3D rgb+opt
 
@@ -60,9 +60,9 @@ class StartEndDataset(Dataset):
         self.v_feat_dim, self.t_feat_dim = v_feat_dim, t_feat_dim
         self.load_labels = load_labels
         self.kind = label_kind(dset_name, data_path)
-        rows = read_jsonl(data_path)
-        self.v_stores = [open_store(d) for d in v_feat_dirs] if use_video else []
+        self.v_stores = [open_store(d) for d in v_feat_dirs] if use_video else []  # a missing store stops at once
         self.t_stores = [open_store(d) for d in t_feat_dirs]
+        rows = read_jsonl(data_path)
         self.v_i3d = [self.kind == "tvsum" and not any(m in os.path.basename(os.path.normpath(d)) for m in I3D_MARKERS)
                       for d in v_feat_dirs] if use_video else []
         self.cache = {} if cache else None
@@ -220,19 +220,32 @@ class StartEndDataset(Dataset):
         return inputs
 
 
+DOWNLOAD_HINTS = {
+    "hl": "the QVHighlights features (SlowFast, CLIP and BLIP-2 video; CLIP and BLIP-2 text)",
+    "charadesSTA": "the Charades-STA features (SlowFast, CLIP and BLIP-2 video; CLIP and BLIP-2 text)",
+    "tvsum": "the TVSum features (I3D rgb/opt video, CLIP query tokens)",
+}
+
+
 def build_dataset(opt, data_path: str, load_labels: bool = True, skip_invalid: bool = False) -> StartEndDataset:
     """Dataset for `data_path` (train_path or eval_path) from the options. As in the reference, --data_ratio
     applies to whichever file is loaded, and --dset_domain filters TVSum rows."""
     v_dim = getattr(opt, "v_feat_dim", None)
     if v_dim is not None and getattr(opt, "use_tef", "tef" in opt.ctx_mode):
         v_dim -= 2
-    return StartEndDataset(
-        dset_name=opt.dset_name, data_path=data_path, v_feat_dirs=opt.v_feat_dirs, t_feat_dirs=opt.t_feat_dirs,
-        v_feat_dim=v_dim, t_feat_dim=getattr(opt, "t_feat_dim", None),
-        max_q_l=opt.max_q_l, max_v_l=opt.max_v_l, clip_length=opt.clip_length, max_windows=opt.max_windows,
-        use_tef=getattr(opt, "use_tef", "tef" in opt.ctx_mode),
-        use_video=getattr(opt, "use_video", "video" in opt.ctx_mode),
-        normalize=not opt.no_norm_vfeat, data_ratio=opt.data_ratio,
-        dset_domain=opt.dset_domain if opt.dset_name == "tvsum" else None,
-        load_labels=load_labels, cache=getattr(opt, "feat_cache", False),
-        check_files=getattr(opt, "check_files", True), skip_invalid=skip_invalid)
+    try:
+        return StartEndDataset(
+            dset_name=opt.dset_name, data_path=data_path, v_feat_dirs=opt.v_feat_dirs, t_feat_dirs=opt.t_feat_dirs,
+            v_feat_dim=v_dim, t_feat_dim=getattr(opt, "t_feat_dim", None),
+            max_q_l=opt.max_q_l, max_v_l=opt.max_v_l, clip_length=opt.clip_length, max_windows=opt.max_windows,
+            use_tef=getattr(opt, "use_tef", "tef" in opt.ctx_mode),
+            use_video=getattr(opt, "use_video", "video" in opt.ctx_mode),
+            normalize=not opt.no_norm_vfeat, data_ratio=opt.data_ratio,
+            dset_domain=opt.dset_domain if opt.dset_name == "tvsum" else None,
+            load_labels=load_labels, cache=getattr(opt, "feat_cache", False),
+            check_files=getattr(opt, "check_files", True), skip_invalid=skip_invalid)
+    except MissingStoreError as e:
+        what = DOWNLOAD_HINTS.get(opt.dset_name, f"the {opt.dset_name} features")
+        raise DataError(f"{e}. Download {what} as described in data/README.md (bash scripts/download_data.sh), then "
+                        f"point to them: for training FEAT_ROOT=... (launchers) or --feat_root; for inference "
+                        f"--v_feat_dirs / --t_feat_dirs") from None

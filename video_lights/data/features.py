@@ -11,7 +11,7 @@ import os
 
 import numpy as np
 
-from video_lights.data.validate import DataError
+from video_lights.data.validate import DataError, MissingStoreError
 
 H5_FORMAT = "video_lights.features/1"
 NPY_KEY = "npy"  # dataset name used in the packed store for a .npy source file
@@ -22,7 +22,7 @@ class NpzFolderStore:
 
     def __init__(self, path):
         if not os.path.isdir(path):
-            raise DataError(f"{path}: feature folder not found")
+            raise MissingStoreError(f"{path}: feature folder not found")
         self.path = path
         self._names = None
 
@@ -66,7 +66,7 @@ class H5Store:
 
     def __init__(self, path):
         if not os.path.isfile(path):
-            raise DataError(f"{path}: packed feature store not found (build it with "
+            raise MissingStoreError(f"{path}: packed feature store not found (build it with "
                             f"`python -m video_lights.data.pack {path[:-3] if path.endswith('.h5') else path}`)")
         self.path = path
         self._file = None

@@ -17,6 +17,10 @@ class DataError(ValueError):
     """Malformed annotation or feature data; the message says where (file, line, field)."""
 
 
+class MissingStoreError(DataError):
+    """A feature folder or packed store does not exist (build_dataset adds what to download)."""
+
+
 # Annotation kinds: which fields must be present (with labels / without labels).
 LABEL_KINDS = ("hl", "sub_as_query", "tvsum")
 
