@@ -21,7 +21,7 @@ from video_lights.config import parse_args
 from video_lights.data import build_dataset, start_end_collate
 from video_lights.data.pack import pack_folder
 from video_lights.data.synthetic import generate
-from video_lights.io_utils import load_json
+from video_lights.utils.io import load_json
 
 
 def run_epochs(opt, epochs, num_workers, bsz=32):

@@ -16,7 +16,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from video_lights.model import build_model
+from video_lights.model.videolights import build_model
 
 # video_lights/scripts/qvhl/train.sh (VideoLights-B): slowfast 2304 + CLIP 512 + BLIP-2 768 + tef 2; CLIP + BLIP-2 text
 QVHL_B = dict(

@@ -20,7 +20,7 @@ from video_lights.config import parse_args
 from video_lights.data import build_dataset, prepare_batch_inputs, start_end_collate
 from video_lights.data.synthetic import generate
 from video_lights.inference import autocast_context
-from video_lights.model import build_model
+from video_lights.model.videolights import build_model
 
 QVHL_TRAIN_QUERIES = 7218
 

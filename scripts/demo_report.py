@@ -17,7 +17,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from video_lights.io_utils import load_json, load_jsonl  # noqa: E402
+from video_lights.utils.io import load_json, load_jsonl  # noqa: E402
 
 
 def untrained_metrics(eval_log):

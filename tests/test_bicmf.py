@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from video_lights.bicmf import BiCMFLayer, bicmf_attn_mask
+from video_lights.model.bicmf import BiCMFLayer, bicmf_attn_mask
 
 D, H = 256, 8
 

@@ -7,15 +7,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from video_lights.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from video_lights.model import build_model
+from video_lights import load_checkpoint
+from video_lights.model.checkpoint import CheckpointError, save_checkpoint
+from conftest import tiny_opt
+from video_lights.model import build_criterion, build_model
 
 
-def _opt(ref_fixture, **overrides):
-    opt = json.loads((ref_fixture / "opt.json").read_text())
-    opt.update(v_feat_dim=22, t_feat_dim=12, hidden_dim=32, dim_feedforward=64, contrastive_hdim=8)  # small & fast
-    opt.update(overrides)
-    return argparse.Namespace(**opt)
+def _opt(**overrides):
+    return tiny_opt(**overrides)
 
 
 class _RunsCode:
@@ -28,10 +27,10 @@ class _RunsCode:
         return os.system, (f"touch {self.marker}",)
 
 
-def test_save_then_load_roundtrip(ref_fixture, tmp_path):
-    opt = _opt(ref_fixture, device=torch.device("cpu"), results_dir=Path("results/x"))
+def test_save_then_load_roundtrip(tmp_path):
+    opt = _opt(device=torch.device("cpu"), results_dir=Path("results/x"))
     torch.manual_seed(0)
-    model, _ = build_model(opt)
+    model = build_model(opt)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=1e-4)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, 400)
     sum(p.sum() for p in model.parameters()).backward()
@@ -70,10 +69,10 @@ def test_authors_checkpoint_loads_strictly(ref_fixture, tmp_path):
         assert torch.equal(model.state_dict()[k], v)
 
 
-def test_malicious_pickle_is_refused_not_executed(ref_fixture, tmp_path):
+def test_malicious_pickle_is_refused_not_executed(tmp_path):
     marker = tmp_path / "pwned"
-    opt = _opt(ref_fixture)
-    model, _ = build_model(opt)
+    opt = _opt()
+    model = build_model(opt)
     opt.evil = _RunsCode(marker)
     path = tmp_path / "evil.ckpt"
     torch.save({"model": model.state_dict(), "opt": opt}, path)
@@ -92,20 +91,20 @@ def test_not_a_checkpoint(tmp_path, content):
         load_checkpoint(tmp_path / "missing.ckpt")
 
 
-def test_mismatch_errors_name_keys_and_dims(ref_fixture, tmp_path):
-    model, _ = build_model(_opt(ref_fixture))
+def test_mismatch_errors_name_keys_and_dims(tmp_path):
+    model = build_model(_opt())
     path = tmp_path / "a.ckpt"
-    save_checkpoint(path, model, opt=_opt(ref_fixture))
-    other, _ = build_model(_opt(ref_fixture, v_feat_dim=18))
-    with pytest.raises(CheckpointError, match="checkpoint was trained with v_feat_dim 22, model has 18"):
+    save_checkpoint(path, model, opt=_opt())
+    other = build_model(_opt(v_feat_dim=18))
+    with pytest.raises(CheckpointError, match=r"checkpoint was trained with a 22-wide video input \(v_feat_dim 20 \+ 2 for tef\), the model has 20"):
         load_checkpoint(path, other)
-    no_mr, _ = build_model(_opt(ref_fixture, mr_to_hd_loss=False))
+    no_mr = build_model(_opt(mr_to_hd_loss=False))
     with pytest.raises(CheckpointError, match="(?s)unexpected in checkpoint .*gru_extractor.*mr_to_hd_loss"):
         load_checkpoint(path, no_mr)
 
 
-def test_save_refuses_options_weights_only_cannot_load(ref_fixture, tmp_path):
-    model, _ = build_model(_opt(ref_fixture))
+def test_save_refuses_options_weights_only_cannot_load(tmp_path):
+    model = build_model(_opt())
     with pytest.raises(CheckpointError, match="'opt.bad' has type object"):
         save_checkpoint(tmp_path / "a.ckpt", model, opt={"bad": object()})
     assert not (tmp_path / "a.ckpt").exists()

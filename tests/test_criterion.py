@@ -5,8 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from video_lights.criterion import SetCriterion, build_weight_dict
-from video_lights.matcher import HungarianMatcher
+from video_lights.model.criterion import SetCriterion, build_weight_dict
+from video_lights.model.matcher import HungarianMatcher
 
 
 def _criterion(**kw):

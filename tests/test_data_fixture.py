@@ -65,10 +65,34 @@ def test_annotations_not_mutated(fixture_batch, tmp_path):
     assert ds.data[0]["relevant_windows"] == before
 
 
-def test_no_labels(fixture_batch):
+def test_no_labels(fixture_batch, tmp_path):
+    """A file without label fields (as QVHighlights test) gives model inputs only."""
+    import json
     opt, ref = fixture_batch
-    ds = build_dataset(opt, opt.train_path, load_labels=False)
+    keep = ("qid", "query", "vid", "duration")
+    rows = [{k: v for k, v in json.loads(line).items() if k in keep} for line in open(opt.train_path)]
+    path = tmp_path / "test_release.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    ds = build_dataset(opt, str(path))
+    assert not ds.load_labels
     metas, batched = start_end_collate([ds[0], ds[1]])
     model_inputs, targets = prepare_batch_inputs(batched, "cpu")
     assert targets is None
     assert torch.equal(model_inputs["src_vid"], ref["model_inputs"]["src_vid"])
+
+
+def test_input_contract_outside_the_dataset(fixture_batch):
+    """Per-type features read straight from the stores -> data.inputs -> the fixture's model inputs, bit for bit:
+    the path a predictor takes for freshly extracted features."""
+    from video_lights.data import batch_inputs, query_input, video_input
+    from video_lights.data.features import open_store, read_text, read_video
+    opt, ref = fixture_batch
+    v_stores = [open_store(d) for d in opt.v_feat_dirs]
+    t_stores = [open_store(d) for d in opt.t_feat_dirs]
+    videos = [video_input([read_video(s, m["vid"]) for s in v_stores], opt.max_v_l) for m in ref["meta"]]
+    queries = [query_input([read_text(s, f"qid{m['qid']}", "last_hidden_state") for s in t_stores], opt.max_q_l)
+               for m in ref["meta"]]
+    inputs = batch_inputs(videos, queries)
+    assert list(inputs) == list(ref["model_inputs"])
+    for k, v in ref["model_inputs"].items():
+        assert inputs[k].dtype == v.dtype and torch.equal(inputs[k], v), k

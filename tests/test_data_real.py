@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from video_lights.config import parse_args
-from video_lights.data import build_dataset, prepare_batch_inputs, start_end_collate
+from video_lights.data import StartEndDataset, build_dataset, prepare_batch_inputs, start_end_collate
 
 RECORDS = {"qvhighlights/highlight_train_release.jsonl": 7218, "qvhighlights/highlight_val_release.jsonl": 1550,
            "qvhighlights/highlight_test_release.jsonl": 1542,
@@ -56,18 +56,20 @@ def _write_features(opt, rows, n_rows, rng, tvsum=False):
 def test_full_files_validate(shared_data, name, tmp_path):
     """Every record of every real annotation file passes validation (features are not checked: empty folders)."""
     path = shared_data / name
-    preset = "tvsum" if "tvsum" in name else "charades_sta" if "charades_sta_t" in name else "qvhl"
+    preset = "tvsum" if "tvsum" in name else "charades_sta" if "charades_sta_t" in name else \
+        "pretrain" if "pre_train" in name else "qvhl"
     opt = parse_args(["--preset", preset, "--feat_root", str(tmp_path), "--device", "cpu"])
     for d in opt.v_feat_dirs + opt.t_feat_dirs:
         os.makedirs(d)
-    opt.check_files = False
     domains = [None]
     if preset == "tvsum":
         domains = ["BK", "BT", "DS", "FM", "GA", "MS", "PK", "PR", "VT", "VU"]
     n = 0
     for dom in domains:
-        opt.dset_domain = dom
-        n += len(build_dataset(opt, str(path), load_labels="test_release" not in name))
+        ds = StartEndDataset(opt.dataset, str(path), opt.v_feat_dirs, opt.t_feat_dirs, clip_length=opt.clip_length,
+                             max_v_l=opt.max_v_l, dset_domain=dom, check_files=False)
+        assert ds.load_labels == ("test_release" not in name)
+        n += len(ds)
     assert n == RECORDS[name]
 
 
@@ -94,7 +96,7 @@ def test_qvhighlights_real_dims(shared_data, tmp_path):
     assert [len(s["spans"]) for s in tg["span_labels"]] == [min(5, len(m["relevant_windows"])) for m in metas]
     for m, pos in zip(metas, tg["saliency_pos_labels"].tolist()):
         assert set(pos) <= set(m["relevant_clip_ids"])
-    te = build_dataset(opt, str(tmp_path / "te.jsonl"), load_labels=False)
+    te = build_dataset(opt, str(tmp_path / "te.jsonl"))
     _, (mi, tg) = _batch(te, range(2))
     assert tg is None and mi["src_vid"].shape[-1] == 3586
 
@@ -116,7 +118,7 @@ def test_charades_real_dims(shared_data, tmp_path):
 
 
 def test_pretrain_captions_real_dims(shared_data, tmp_path):
-    """A path containing "pre_train" gives binary labels from the window (saliency_scores ignored)."""
+    """The pretraining captions spec gives binary labels from the window (saliency_scores ignored)."""
     rng = np.random.default_rng(2)
     opt = parse_args(["--preset", "pretrain", "--feat_root", str(tmp_path / "f"), "--device", "cpu"])
     path = tmp_path / "pre_train_blip.jsonl"

@@ -77,10 +77,10 @@ def test_pack_cli_errors(tmp_path, capsys):
     info = generate(tmp_path, seed=1, n_train=2, n_val=1, n_test=1)
     d = info["flags"][info["flags"].index("--v_feat_dirs") + 1]
     assert pack_main([d]) == 0
-    assert pack_main([d]) == 1
+    assert pack_main([d]) == 2
     assert "already exists (pass --overwrite" in capsys.readouterr().err
     assert pack_main([d, "--overwrite", "--compression", "gzip"]) == 0
-    assert pack_main([str(tmp_path / "nope")]) == 1
+    assert pack_main([str(tmp_path / "nope")]) == 2
     assert "nope: not a folder" in capsys.readouterr().err
     flags = info["flags"]
     opt = parse_args(["--v_feat_dirs", str(tmp_path / "missing.h5")] + flags[flags.index("--v_feat_dim"):]

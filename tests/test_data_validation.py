@@ -60,7 +60,7 @@ def test_missing_field(data, field):
     _, _, opt, rows = data
     del rows[1][field]
     _write(Path(opt.train_path), rows)
-    assert _error(opt) == f"{opt.train_path}:2: field '{field}' is missing"
+    assert _error(opt).startswith(f"{opt.train_path}:2: field '{field}' is missing")
 
 
 def test_window_outside_video(data):
@@ -152,12 +152,16 @@ def test_check_cli(data, capsys):
     x = np.ones((75, 32), np.float32)
     x[0, 0] = np.nan
     np.savez(root / "features" / "clip_features" / f"{rows[5]['vid']}.npz", features=x)
-    assert check_main(flags + ["--no_progress"]) == 1
+    lines = Path(opt.train_path).read_text().split("\n")
+    lines.insert(2, '{"qid": 99, "query": ')  # a malformed line: reported, the other lines still checked
+    Path(opt.train_path).write_text("\n".join(lines))
+    assert check_main(flags + ["--no_progress"]) == 2
     err = capsys.readouterr().err
+    assert "train_release.jsonl:3: not valid JSON" in err
     assert "train_release.jsonl:1: field 'relevant_windows'[0] = [0, 1000] is outside the video" in err
     assert "1 of 7 video feature files are missing" in err or "video feature files are missing" in err
     assert "NaN/inf" in err and "Traceback" not in err
-    # as a real command line: message on stderr, no traceback, exit status 1
+    # as a real command line: message on stderr, no traceback, exit status 2
     r = subprocess.run([sys.executable, "-m", "video_lights.data.check", "--no_progress"] + flags,
                        capture_output=True, text=True)
-    assert r.returncode == 1 and "Traceback" not in r.stderr and "outside the video" in r.stderr
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "outside the video" in r.stderr

@@ -30,8 +30,14 @@ def test_extra_flags_reach_python(script, positional):
 def test_feat_root_override_and_positional_args():
     r = run("qvhl/train.sh", FEAT_ROOT="/data/qv")
     assert "--feat_root /data/qv" in r.stdout
-    r = run("qvhl/inference.sh", "m.ckpt", "val")
-    assert "--resume m.ckpt --eval_split_name val --eval_path data/highlight_val_release.jsonl" in r.stdout
+    r = run("qvhl/inference.sh", "m.ckpt", "val")  # the repository's data/, wherever it is called from
+    assert f"--resume m.ckpt --eval_split_name val --eval_path {REPO}/data/highlight_val_release.jsonl" in r.stdout
+    assert "--feat_root" not in r.stdout
+    r = run("qvhl/inference.sh", "m.ckpt", "test", FEAT_ROOT="/data/qv", DATA_DIR="/ann")
+    assert "--eval_path /ann/highlight_test_release.jsonl --feat_root /data/qv" in r.stdout
+    r = run("charades_sta/inference.sh", "m.ckpt", FEAT_ROOT="/data/ch")
+    assert f"--eval_split_name test --eval_path {REPO}/data/charades_sta/charades_sta_test_tvr_format.jsonl " \
+           f"--feat_root /data/ch" in r.stdout
     r = run("qvhl/train_from_pretrain.sh", "pre.ckpt")
     assert "--resume pre.ckpt" in r.stdout
 

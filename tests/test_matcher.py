@@ -1,6 +1,6 @@
 import torch
 
-from video_lights.matcher import HungarianMatcher
+from video_lights.model.matcher import HungarianMatcher
 
 
 def test_obvious_assignment_and_sizes():

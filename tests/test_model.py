@@ -1,20 +1,16 @@
 """Model behaviour on small configurations (fast): output contract, loss_outputs=False, the fix_bicmf_mask
 switch, MR->HD clip selection, autocast."""
-import argparse
-import json
 
 import pytest
 import torch
 
-from video_lights.model import build_model
-from video_lights.mr_to_hd import select_clips, top1_span_slice
+from conftest import tiny_opt
+from video_lights.model import build_criterion, build_model, input_dims
+from video_lights.model.mr_to_hd import select_clips, top1_span_slice
 
 
-def _opt(ref_fixture, **overrides):
-    opt = json.loads((ref_fixture / "opt.json").read_text())
-    opt.update(v_feat_dim=22, t_feat_dim=12, hidden_dim=32, dim_feedforward=64, contrastive_hdim=8)
-    opt.update(overrides)
-    return argparse.Namespace(**opt)
+def _opt(**overrides):
+    return tiny_opt(**overrides)
 
 
 def _batch(vid_lens, txt_lens, opt, seed=0):
@@ -22,19 +18,19 @@ def _batch(vid_lens, txt_lens, opt, seed=0):
     B, Lv, Lq = len(vid_lens), max(vid_lens), max(txt_lens)
     vid_mask = (torch.arange(Lv)[None] < torch.tensor(vid_lens)[:, None]).float()
     txt_mask = (torch.arange(Lq)[None] < torch.tensor(txt_lens)[:, None]).float()
-    src_vid = torch.randn(B, Lv, opt.v_feat_dim, generator=g) * vid_mask[..., None]  # zero padded, as the loader
+    src_vid = torch.randn(B, Lv, input_dims(opt)[0], generator=g) * vid_mask[..., None]  # zero padded, as the loader
     src_txt = torch.randn(B, Lq, opt.t_feat_dim, generator=g) * txt_mask[..., None]
     return dict(src_txt=src_txt, src_txt_mask=txt_mask, src_vid=src_vid, src_vid_mask=vid_mask)
 
 
 def _model(opt, seed=0):
     torch.manual_seed(seed)
-    model, criterion = build_model(opt)
+    model, criterion = build_model(opt), build_criterion(opt)
     return model.eval(), criterion
 
 
-def test_output_contract(ref_fixture):
-    opt = _opt(ref_fixture)
+def test_output_contract():
+    opt = _opt()
     model, _ = _model(opt)
     with torch.no_grad():
         out = model(**_batch([9, 6, 7], [5, 3, 4], opt))
@@ -50,8 +46,8 @@ def test_output_contract(ref_fixture):
     assert ((out["pred_spans"] > 0) & (out["pred_spans"] < 1)).all()
 
 
-def test_flags_remove_outputs_and_parameters(ref_fixture):
-    opt = _opt(ref_fixture, contrastive_align_loss=False, mr_to_hd_loss=False, aux_loss=False)
+def test_flags_remove_outputs_and_parameters():
+    opt = _opt(contrastive_align_loss=False, mr_to_hd_loss=False, aux_loss=False)
     model, criterion = _model(opt)
     names = [n for n, _ in model.named_parameters()]
     assert not any(n.startswith(("contrastive_align", "gru_extractor", "saliency_proj_mr")) for n in names)
@@ -66,8 +62,8 @@ def test_flags_remove_outputs_and_parameters(ref_fixture):
     assert set(criterion(out, targets, 0)) == {"loss_span", "loss_giou", "loss_label", "class_error", "loss_saliency"}
 
 
-def test_loss_outputs_false(ref_fixture):
-    opt = _opt(ref_fixture)
+def test_loss_outputs_false():
+    opt = _opt()
     model, _ = _model(opt)
     batch = _batch([9, 6, 7], [5, 3, 4], opt)
     with torch.no_grad():
@@ -96,13 +92,13 @@ def _per_sample_max_diff(model, opt, vid_lens, txt_lens):
 
 @pytest.mark.parametrize("vid_lens,txt_lens", [([12, 7, 12, 5], [6, 8, 8, 3]),
                                                 ([12, 5, 12, 9, 4, 12, 10, 12], [8, 4, 6, 8, 2, 8, 7, 5])])
-def test_fix_bicmf_mask_makes_samples_batch_independent(ref_fixture, vid_lens, txt_lens):
-    quirk, _ = _model(_opt(ref_fixture))
-    fixed, _ = _model(_opt(ref_fixture, fix_bicmf_mask=True))
+def test_fix_bicmf_mask_makes_samples_batch_independent(vid_lens, txt_lens):
+    quirk, _ = _model(_opt())
+    fixed, _ = _model(_opt(fix_bicmf_mask=True))
     fixed.load_state_dict(quirk.state_dict())
-    assert max(_per_sample_max_diff(fixed, _opt(ref_fixture), vid_lens, txt_lens)) < 1e-5
+    assert max(_per_sample_max_diff(fixed, _opt(), vid_lens, txt_lens)) < 1e-5
     # the authors' tiling leaks other samples' padding into some heads: a sample's outputs depend on its batch
-    assert max(_per_sample_max_diff(quirk, _opt(ref_fixture), vid_lens, txt_lens)) > 1e-4
+    assert max(_per_sample_max_diff(quirk, _opt(), vid_lens, txt_lens)) > 1e-4
 
 
 def test_mr_to_hd_clip_selection_follows_python_slicing():
@@ -123,8 +119,8 @@ def test_mr_to_hd_clip_selection_follows_python_slicing():
         assert torch.equal(seq[b, :n], expected) and not seq[b, n:].any(), b
 
 
-def test_autocast_bfloat16_runs_and_keeps_float32_losses(ref_fixture):
-    opt = _opt(ref_fixture)
+def test_autocast_bfloat16_runs_and_keeps_float32_losses():
+    opt = _opt()
     model, criterion = _model(opt)
     model.train()
     batch = _batch([9, 6], [5, 3], opt)

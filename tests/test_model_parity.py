@@ -5,7 +5,8 @@ import json
 import pytest
 import torch
 
-from video_lights.model import build_model
+from video_lights.config import load_opt
+from video_lights.model import build_criterion, build_model
 
 ATOL_OUT = 1e-4
 RTOL_LOSS = 1e-4
@@ -21,11 +22,12 @@ def _load(ref_fixture, name):
 
 
 def _opt(ref_fixture):
-    return argparse.Namespace(**json.loads((ref_fixture / "opt.json").read_text()))
+    return load_opt(ref_fixture / "opt.json")  # the authors' resolved namespace (v_feat_dim 3586 with tef)
 
 
 def _fixture_model(ref_fixture):
-    model, criterion = build_model(_opt(ref_fixture))
+    opt = _opt(ref_fixture)
+    model, criterion = build_model(opt), build_criterion(opt)
     model.load_state_dict(_load(ref_fixture, "model_state.pt"), strict=True)
     return model, criterion
 
@@ -54,7 +56,7 @@ def _assert_outputs_close(ours, theirs, prefix=""):
 
 
 def test_state_dict_names_shapes_and_order(ref_fixture):
-    model, _ = build_model(_opt(ref_fixture))
+    model = build_model(_opt(ref_fixture))
     theirs = _load(ref_fixture, "model_state.pt")
     ours = model.state_dict()
     assert list(ours) == list(theirs)  # same order too: the authors' optimizer states map onto our parameters

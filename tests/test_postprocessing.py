@@ -3,23 +3,16 @@ import json
 
 import torch
 
-from video_lights.postprocessing import (WINDOW_SNAPPING, apply_nms, decode_moments, snap_windows, temporal_nms,
-                                         valid_saliency)
-
-
-def _rows_from_outputs(outputs, metas):
-    windows = decode_moments(outputs["pred_logits"], outputs["pred_spans"], [m["duration"] for m in metas])
-    saliency = valid_saliency(outputs["saliency_scores"].half(), outputs["video_mask"])
-    return [dict(qid=m["qid"], query=m["query"], vid=m["vid"],
-                 pred_relevant_windows=snap_windows(w, *WINDOW_SNAPPING["hl"]), pred_saliency_scores=s)
-            for m, w, s in zip(metas, windows, saliency)]
+from video_lights.data import load_spec
+from video_lights.engine.evaluation import submission_rows
+from video_lights.engine.postprocessing import apply_nms, decode_moments, snap_windows, temporal_nms
 
 
 def test_fixture_submission_exact(ref_fixture):
     outputs = torch.load(ref_fixture / "batch1_outputs_eval.pt", weights_only=True)
     metas = torch.load(ref_fixture / "batch1_inputs.pt", weights_only=True)["meta"]
     expected = json.loads((ref_fixture / "batch1_postprocessed_submissions.json").read_text())["batch1"]
-    rows = _rows_from_outputs(outputs, metas)
+    rows = submission_rows(metas, outputs, load_spec("qvhighlights"), clip_length=2)  # what predict() writes
     assert rows == expected["no_nms"]
     assert apply_nms(rows, 0.7, 10, 10) == expected["nms_thd_0.7"]
 

@@ -1,6 +1,6 @@
 import torch
 
-from video_lights.span_utils import generalized_temporal_iou, span_cxw_to_xx, span_xx_to_cxw, temporal_iou
+from video_lights.utils.spans import generalized_temporal_iou, span_cxw_to_xx, span_xx_to_cxw, temporal_iou
 
 
 def test_roundtrip():
@@ -22,7 +22,7 @@ def test_iou_and_giou():
 
 
 def test_inverse_sigmoid():
-    from video_lights.span_utils import inverse_sigmoid
+    from video_lights.utils.spans import inverse_sigmoid
 
     x = torch.tensor([0.2, 0.5, 0.9])
     assert torch.allclose(torch.sigmoid(inverse_sigmoid(x)), x)

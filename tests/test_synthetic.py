@@ -63,10 +63,10 @@ def test_loads_and_collates(small):
     ds = build_dataset(opt, opt.train_path)
     _, batched = start_end_collate([ds[i] for i in range(4)])
     model_inputs, targets = prepare_batch_inputs(batched, torch.device("cpu"))
-    assert model_inputs["src_vid"].shape[-1] == opt.v_feat_dim == 130
+    assert model_inputs["src_vid"].shape[-1] == opt.v_feat_dim + 2 == 130  # + tef
     assert model_inputs["src_txt"].shape[-1] == opt.t_feat_dim == 64
     assert targets["saliency_all_labels"].shape == model_inputs["src_vid_mask"].shape
-    test = build_dataset(opt, str(out / "annotations" / "highlight_test_release.jsonl"), load_labels=False)
+    test = build_dataset(opt, str(out / "annotations" / "highlight_test_release.jsonl"))
     assert len(test) == 3 and test[0]["model_inputs"]["video_feat"].shape[1] == 130
     preset = parse_args(["--preset", "synthetic", "--feat_root", str(out), "--device", "cpu"])
     assert (preset.v_feat_dirs, preset.t_feat_dirs, preset.v_feat_dim, preset.t_feat_dim, preset.train_path) == \

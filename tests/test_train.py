@@ -7,12 +7,12 @@ import sys
 import pytest
 import torch
 
-from video_lights import train as train_module
 from video_lights.config import parse_args
 from video_lights.data.synthetic import generate
+from video_lights.engine import trainer as trainer_module
+from video_lights.engine.trainer import train
 from video_lights.inference import main as inference_main
 from video_lights.train import main as train_main
-from video_lights.train import train
 
 TINY_MODEL = ["--hidden_dim", "32", "--dim_feedforward", "64", "--nheads", "4", "--enc_layers", "1",
               "--dec_layers", "2", "--bicmf_layers", "1", "--num_queries", "5", "--contrastive_hdim", "16"]
@@ -71,10 +71,10 @@ def test_inference_writes_submission_and_metrics(tiny_data, tmp_path):
 
 
 def test_nan_loss_stops_with_epoch_and_batch_and_keeps_last_checkpoint(tiny_data, tmp_path, monkeypatch, capsys):
-    real_build = train_module.build_model
+    real_build = trainer_module.build_criterion
 
-    def build_with_nan(opt):
-        model, criterion = real_build(opt)
+    def build_with_nan(opt, moments=True):
+        criterion = real_build(opt, moments)
         forward = criterion.forward
 
         def nan_at_epoch_2(outputs, targets, epoch_i):
@@ -83,48 +83,49 @@ def test_nan_loss_stops_with_epoch_and_batch_and_keeps_last_checkpoint(tiny_data
                 losses["loss_span"] = losses["loss_span"] * float("nan")
             return losses
         criterion.forward = nan_at_epoch_2
-        return model, criterion
+        return criterion
 
-    monkeypatch.setattr(train_module, "build_model", build_with_nan)
-    with pytest.raises(SystemExit) as e:
-        train_main(tiny_args(tiny_data, tmp_path, "--n_epoch", "3"))
-    msg = str(e.value.code)
-    assert "epoch 2" in msg and "batch 0" in msg and "loss_span" in msg
+    monkeypatch.setattr(trainer_module, "build_criterion", build_with_nan)
+    assert train_main(tiny_args(tiny_data, tmp_path, "--n_epoch", "3")) == 2
+    msg = capsys.readouterr().err
+    assert msg.startswith("error: loss is nan") and msg.count("\n") == 1
+    assert "epoch 2" in msg and "batch 0" in msg and "loss_span" in msg and "last good checkpoint" in msg
     latest = torch.load(os.path.join(run_dir(tmp_path), "model_latest.ckpt"), weights_only=False)
     assert latest["epoch"] == 0
 
 
-def test_architecture_mismatch_is_a_clear_error(tiny_data, tmp_path):
+def test_architecture_mismatch_is_a_clear_error(tiny_data, tmp_path, capsys):
     train(parse_args(tiny_args(tiny_data, tmp_path / "a", "--n_epoch", "1")))
     ckpt = os.path.join(run_dir(tmp_path / "a"), "model_best.ckpt")
-    with pytest.raises(SystemExit) as e:
-        train_main(tiny_args(tiny_data, tmp_path / "b", "--n_epoch", "1", "--resume", ckpt, "--hidden_dim", "64"))
-    msg = str(e.value.code)
+    assert train_main(tiny_args(tiny_data, tmp_path / "b", "--n_epoch", "1", "--resume", ckpt,
+                                "--hidden_dim", "64")) == 2
+    msg = capsys.readouterr().err
     assert msg.startswith("error:") and "does not fit the model" in msg and "shape mismatch" in msg
+    assert not (tmp_path / "b").exists()  # the checkpoint is loaded before the run folder is made
 
 
-def test_split_without_file(tiny_data, tmp_path):
+def test_split_without_file(tiny_data, tmp_path, capsys):
     train(parse_args(tiny_args(tiny_data, tmp_path, "--n_epoch", "1")))
     ckpt = os.path.join(run_dir(tmp_path), "model_best.ckpt")
-    with pytest.raises(SystemExit) as e:
-        inference_main(["--resume", ckpt, "--eval_split_name", "test", "--eval_path", str(tmp_path / "nope.jsonl")])
-    assert "split 'test'" in str(e.value.code) and "nope.jsonl" in str(e.value.code)
+    assert inference_main(["--resume", ckpt, "--eval_split_name", "test", "--eval_path",
+                           str(tmp_path / "nope.jsonl")]) == 2
+    msg = capsys.readouterr().err
+    assert "split 'test'" in msg and "nope.jsonl" in msg
 
 
-def test_unwritable_results_dir(tiny_data, tmp_path):
+def test_unwritable_results_dir(tiny_data, tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    with pytest.raises(SystemExit) as e:
-        train_main(tiny_args(tiny_data, blocker / "sub", "--n_epoch", "1"))
-    assert "cannot write to results directory" in str(e.value.code)
+    assert train_main(tiny_args(tiny_data, blocker / "sub", "--n_epoch", "1")) == 2
+    msg = capsys.readouterr().err
+    assert msg.startswith("error: ") and str(blocker) in msg and "cannot create the results folder" in msg
 
 
-def test_missing_feature_dir_names_what_to_download(tmp_path):
-    with pytest.raises(SystemExit) as e:
-        train_main(["--preset", "qvhl", "--feat_root", str(tmp_path / "nowhere"), "--results_root", str(tmp_path),
-                    "--device", "cpu"])
-    msg = str(e.value.code)
-    assert "nowhere" in msg and "download" in msg.lower()
+def test_missing_feature_dir_names_what_to_download(tmp_path, capsys):
+    assert train_main(["--preset", "qvhl", "--feat_root", str(tmp_path / "nowhere"), "--results_root",
+                       str(tmp_path / "res"), "--device", "cpu"]) == 2
+    msg = capsys.readouterr().err
+    assert "nowhere" in msg and "download" in msg.lower() and not (tmp_path / "res").exists()
 
 
 def _rows(path, n, pred=lambda r: True):
@@ -159,11 +160,12 @@ def test_charades_sta_trains_and_scores(shared_data, tmp_path):
                       "--eval_path", str(tmp_path / "test.jsonl"), "--v_feat_dim", "24", "--t_feat_dim", "16",
                       "--results_root", str(tmp_path / "results"), "--exp_id", "t", "--device", "cpu",
                       "--num_workers", "0", "--bsz", "8", "--n_epoch", "1", "--eval_epoch", "1", *TINY_MODEL]))
+    assert os.path.basename(run_dir(tmp_path / "results")).startswith("charadesSTA-")
     out = run_dir(tmp_path / "results")
-    rows = [json.loads(x) for x in open(os.path.join(out, "hl_val_submission.jsonl"))]
+    rows = [json.loads(x) for x in open(os.path.join(out, "hl_test_submission.jsonl"))]
     assert len(rows) == 6 and "pred_saliency_scores" not in rows[0]
     assert all(w[0] == int(w[0]) and w[1] == int(w[1]) for r in rows for w in r["pred_relevant_windows"])  # 1-s clips
-    brief = json.load(open(os.path.join(out, "hl_val_submission_metrics.json")))["brief"]
+    brief = json.load(open(os.path.join(out, "hl_test_submission_metrics.json")))["brief"]
     assert "MR-full-mIoU" in brief and brief["MR-long-mAP"] == 0.0  # Charades test has no long window
 
 
@@ -194,12 +196,11 @@ def test_tvsum_domain_trains_and_scores(shared_data, tmp_path):
     assert 0 <= metrics["brief"]["mAP"] <= 1 and "BK" in metrics
 
 
-def test_resume_all_needs_optimizer_state(tiny_data, tmp_path):
+def test_resume_all_needs_optimizer_state(tiny_data, tmp_path, capsys):
     train(parse_args(tiny_args(tiny_data, tmp_path / "a", "--n_epoch", "1")))
     ckpt = torch.load(os.path.join(run_dir(tmp_path / "a"), "model_best.ckpt"), weights_only=False)
     del ckpt["lr_scheduler"]  # as in model_eXXXX.ckpt
     torch.save(ckpt, tmp_path / "model_e0000.ckpt")
-    with pytest.raises(SystemExit) as e:
-        train_main(tiny_args(tiny_data, tmp_path / "b", "--n_epoch", "2", "--resume", str(tmp_path / "model_e0000.ckpt"),
-                             "--resume_all"))
-    assert "no optimizer / lr_scheduler state" in str(e.value.code)
+    assert train_main(tiny_args(tiny_data, tmp_path / "b", "--n_epoch", "2", "--resume",
+                                str(tmp_path / "model_e0000.ckpt"), "--resume_all")) == 2
+    assert "no optimizer / lr_scheduler state" in capsys.readouterr().err

@@ -1,26 +1,25 @@
-"""Command-line configuration: the reference options, dataset presets, and opt.json save/load.
+"""Command-line configuration: the authors' options, presets, dataset specs, and opt.json save/load.
 
 Usage:
     opt = parse_args(["--preset", "qvhl", "--feat_root", "../Datasets/qvhl/features"])
-    save_opt(opt, os.path.join(opt.results_dir, "opt.json"))      # done by the training script
-    opt = load_opt("results/.../opt.json")                           # re-resolved (tef added back)
+    save_opt(opt, os.path.join(opt.results_dir, "opt.json"))      # done by the trainer
+    opt = load_opt("results/.../opt.json")                           # ours or the authors'
     opt = parse_args(["--resume", "results/.../model_best.ckpt", "--eval_split_name", "val"], inference=True)
 
-Option names and defaults follow the reference `video_lights/config.py` (BaseOptions/TestOptions), minus the
-options that have no effect there (--a_feat_dir, --a_feat_dim, --txt_drop_ratio, --conf_thd, --main_metric,
---no_norm_tfeat); opt.json files that still contain them load fine (the keys are ignored).
+Option names and defaults follow the authors' video_lights/config.py (BaseOptions / TestOptions), minus the
+options that do nothing there (DEAD_OPTIONS) and those with one legal value (FIXED_OPTIONS); opt.json files that
+still contain them load (the keys are checked and dropped). What a dataset is comes from its spec
+(--dataset / --eval_dataset: a registered name or a spec file, data/specs.py): --clip_length and --max_v_l default
+to the spec's values. --v_feat_dim is always the video feature width WITHOUT tef; the model adds the tef dims.
 
 `parse_args` never touches the filesystem (except that the inference variant *reads* the training opt.json next
-to --resume). Creating results_dir and writing opt.json is the training script's job.
+to --resume). Creating results_dir and writing opt.json is the trainer's job.
 
-Derived fields, set after parsing exactly as the reference does:
-    results_dir       = results_root/"{dset_name}-{ctx_mode}-{exp_id}-{YYYY_MM_DD_HH_MM_SS}"
-                        (ctx_mode gets "_sub" if a v_feat_dir contains "sub_ctx"; with --debug the last
-                        component of results_root is replaced by "debug_results" and num_workers is 0)
-    ckpt_filepath, train_log_filepath, eval_log_filepath, tensorboard_log_dir (inside results_dir)
-    use_tef = "tef" in ctx_mode; use_video = "video" in ctx_mode
-    v_feat_dim        = 0 if not use_video; then += 2 if use_tef (opt.json stores the value before this)
-    pin_memory        = not no_pin_memory
+Derived fields (not saved, recomputed on load):
+    results_dir       = results_root/"{tag}-{ctx_mode}-{exp_id}-{YYYY_MM_DD_HH_MM_SS}" (tag: the dataset spec's,
+                        "hl" for QVHighlights; with --debug the last component of results_root is replaced by
+                        "debug_results" and num_workers is 0); the trainer makes it unique when it creates it
+    train_log_filepath, eval_log_filepath, tensorboard_log_dir (inside results_dir)
     device            = torch.device
 """
 import argparse
@@ -30,22 +29,37 @@ import time
 
 import torch
 
-from video_lights.io_utils import load_json, save_json
+from video_lights.data.annotations import DataError
+from video_lights.data.specs import REGISTRY, load_spec
+from video_lights.utils.cli import ArgumentParser, UserError
+from video_lights.utils.io import load_json, save_json
 
-# Options of the reference that do nothing there; ignored when found in an old opt.json.
-DEAD_OPTIONS = ("a_feat_dir", "a_feat_dim", "txt_drop_ratio", "conf_thd", "main_metric", "no_norm_tfeat")
+# Options of the authors that do nothing there; ignored when found in an old opt.json.
+DEAD_OPTIONS = ("a_feat_dir", "a_feat_dim", "txt_drop_ratio", "conf_thd", "main_metric", "no_norm_tfeat",
+                "ckpt_filepath", "pin_memory", "use_tef", "use_video")
+# Options of the authors with a single working value; an opt.json with another value is refused.
+FIXED_OPTIONS = {"position_embedding": "sine", "span_loss_type": "l1", "pre_norm": False}
+# The authors' dset_name -> our dataset spec, for their opt.json files and checkpoints.
+LEGACY_DATASETS = {"hl": "qvhighlights", "charadesSTA": "charades_sta", "tacos": "tacos", "tvsum": "tvsum",
+                   "youtube_uni": "youtube_highlights"}
 
 # Fields computed from the options (not options themselves); recomputed on load.
-DERIVED_FIELDS = ("ckpt_filepath", "train_log_filepath", "eval_log_filepath", "tensorboard_log_dir",
-                  "pin_memory", "use_tef", "use_video")
+DERIVED_FIELDS = ("train_log_filepath", "eval_log_filepath", "tensorboard_log_dir")
 
 # TestOptions: options that inference keeps from its own command line instead of the training opt.json.
 INFERENCE_KEEP = ("results_root", "num_workers", "nms_thd", "debug", "max_pred_l", "min_pred_l",
-                  "eval_split_name", "eval_path", "resume", "resume_all", "no_sort_results",
-                  "eval_id", "eval_results_dir", "model_dir", "device", "amp")
+                  "resume", "resume_all", "no_sort_results", "eval_id", "eval_results_dir", "model_dir", "device",
+                  "amp")
+DEFAULT_WORKERS = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+class ConfigError(UserError):
+    """Options that do not fit together, or a saved opt.json that cannot be used."""
+
 
 # ---------------------------------------------------------------------------------------------------------------
-# Dataset presets: the reference scripts under video_lights/scripts/** (spec §3.2). Feature dirs are relative to
+# Presets: the authors' training scripts (video_lights/scripts/** of their repository): dataset specs, data
+# files, feature dirs and hyperparameters. Feature dirs are relative to
 # --feat_root (whose default depends on the preset). Explicit command-line flags always win over a preset.
 _VID = {"sf": ("slowfast_features", 2304), "clip": ("clip_features", 512), "blip": ("blip_video_features", 768)}
 _COMMON_VL = dict(ctx_mode="video_tef", bicmf_layers=1, enc_layers=3, dec_layers=3,
@@ -58,18 +72,19 @@ def _feats(video, text):
                 t_feat_dirs=[d for d, _ in text], t_feat_dim=sum(n for _, n in text))
 
 
-_QVHL_DATA = dict(dset_name="hl", train_path="data/highlight_train_release.jsonl",
+_QVHL_DATA = dict(dataset="qvhighlights", train_path="data/highlight_train_release.jsonl",
                   eval_path="data/highlight_val_release.jsonl", eval_split_name="val")
-_CHARADES_DATA = dict(dset_name="charadesSTA", train_path="data/charades_sta/charades_sta_train_tvr_format.jsonl",
-                      eval_path="data/charades_sta/charades_sta_test_tvr_format.jsonl", eval_split_name="val",
-                      bsz=32, eval_bsz=4, lr=1e-4, lr_drop=100, n_epoch=100, clip_length=1, max_v_l=75,
+_CHARADES_DATA = dict(dataset="charades_sta", train_path="data/charades_sta/charades_sta_train_tvr_format.jsonl",
+                      eval_path="data/charades_sta/charades_sta_test_tvr_format.jsonl", eval_split_name="test",
+                      bsz=32, eval_bsz=4, lr=1e-4, lr_drop=100, n_epoch=100,
                       contrastive_align_loss_coef=0.3, hard_pos_neg_loss_coef=10.0)
-_PRETRAIN_DATA = dict(dset_name="hl", train_path="data/pretrain/pre_train_blip.jsonl",
+_PRETRAIN_DATA = dict(dataset="pretrain_captions", eval_dataset="qvhighlights",
+                      train_path="data/pretrain/pre_train_blip.jsonl",
                       eval_path="data/highlight_val_release.jsonl", eval_split_name="val",
                       bsz=256, num_workers=8, n_epoch=50, max_es_cnt=100, contrastive_align_loss_coef=0.01)
-_TVSUM_DATA = dict(dset_name="tvsum", train_path="data/tvsum/tvsum_train.jsonl",
+_TVSUM_DATA = dict(dataset="tvsum", train_path="data/tvsum/tvsum_train.jsonl",
                    eval_path="data/tvsum/tvsum_val.jsonl", eval_split_name="val",
-                   bsz=4, lr=1e-3, max_v_l=1000, n_epoch=2000, lr_drop=2000, max_es_cnt=-1,
+                   bsz=4, lr=1e-3, n_epoch=2000, lr_drop=2000, max_es_cnt=-1,
                    hard_pos_neg_loss_coef=1.0, contrastive_align_loss_coef=0.8, cos_sim_loss_coef=1.0)
 
 PRESETS = {
@@ -107,8 +122,8 @@ PRESETS = {
                              **_feats([_VID["sf"], _VID["clip"]], [("clip_query_features", 512)])),
     "pretrain_asr": dict(help="Pretraining on ASR subtitles (pretrain/pretrain_asr.sh), eval on QVHL val",
                          feat_root="../pretrain/features", results_root="results/pretrain/asr",
-                         **dict(_PRETRAIN_DATA, train_path="data/subs_train.jsonl", contrastive_align_loss_coef=0.2,
-                                max_es_cnt=200),
+                         **dict(_PRETRAIN_DATA, dataset="asr_pretrain", train_path="data/subs_train.jsonl",
+                                contrastive_align_loss_coef=0.2, max_es_cnt=200),
                          **_COMMON_VL,
                          **_feats([_VID["sf"], _VID["clip"]], [("clip_sub_features", 512)])),
     "tvsum": dict(help="TVSum, one model per --dset_domain (tvsum/train.sh): I3D rgb+opt video, CLIP text",
@@ -168,10 +183,21 @@ def _str_or_none(value):
     return None if value in (None, "", "None", "none") else value
 
 
+def _seconds(value):
+    """A clip length: an int when integral (2, as the authors' int option), else a float (0.5)."""
+    try:
+        x = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number of seconds {value!r}") from None
+    if not x > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value!r}")
+    return int(x) if x.is_integer() else x
+
+
 def build_parser(inference: bool = False) -> argparse.ArgumentParser:
     """The argparse parser (grouped help). inference=True adds --eval_id, --eval_results_dir, --model_dir."""
     preset_help = "; ".join(f"{k}: {v['help']} (feat_root {v['feat_root']})" for k, v in PRESETS.items())
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="video_lights", allow_abbrev=False, formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description="VideoLights moment retrieval + highlight detection. A --preset sets the reference script's "
                     "defaults; any explicit flag overrides them.")
@@ -181,11 +207,16 @@ def build_parser(inference: bool = False) -> argparse.ArgumentParser:
                    help="root folder of the preset's feature dirs (default: the preset's, shown above)")
 
     g = parser.add_argument_group("run")
-    g.add_argument("--dset_name", type=str, default="hl", choices=["hl", "tvsum", "charadesSTA", "tacos"],
-                   help="hl = QVHighlights and pretraining; the reference's youtube_uni has no loader here")
-    g.add_argument("--dset_domain", type=str, default="BK", help="TVSum / YouTube-HL domain (e.g. BK BT DS FM GA ...)")
+    g.add_argument("--dataset", type=str, default="qvhighlights",
+                   help=f"the training data's dataset spec: one of {', '.join(REGISTRY)}, or a spec file "
+                        f"(.json / .yaml, see data/README.md)")
+    g.add_argument("--eval_dataset", type=_str_or_none, default=None,
+                   help="the eval file's dataset spec (default: --dataset; pretraining evaluates on qvhighlights)")
+    g.add_argument("--dset_domain", type=str, default="BK",
+                   help="domain of datasets with domains (TVSum: BK BT DS FM GA MS PK PR VT VU)")
     g.add_argument("--eval_split_name", type=str, default="val",
-                   help="'val' loads labels and computes metrics; other names (test) only write predictions")
+                   help="name of the eval split in file names (hl_{name}_submission.jsonl); metrics are computed "
+                        "when its rows have labels")
     g.add_argument("--debug", action="store_true",
                    help="results under a sibling 'debug_results', num_workers 0, loops break early")
     g.add_argument("--data_ratio", type=float, default=1.0, help="keep only the first fraction of the training jsonl")
@@ -194,7 +225,8 @@ def build_parser(inference: bool = False) -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=2018)
     g.add_argument("--device", type=_device_arg, default="auto",
                    help="auto (cuda:0 if available else cpu), cpu or -1, N or cuda:N")
-    g.add_argument("--num_workers", type=int, default=4, help="DataLoader workers (0 = load in the main process)")
+    g.add_argument("--num_workers", type=int, default=DEFAULT_WORKERS,
+                   help="DataLoader workers (0 = load in the main process; default min(4, CPU cores))")
     g.add_argument("--no_pin_memory", action="store_true", help="do not pin DataLoader memory")
 
     g = parser.add_argument_group("training")
@@ -216,8 +248,10 @@ def build_parser(inference: bool = False) -> argparse.ArgumentParser:
 
     g = parser.add_argument_group("data")
     g.add_argument("--max_q_l", type=int, default=32, help="max query tokens")
-    g.add_argument("--max_v_l", type=int, default=75, help="max video clips")
-    g.add_argument("--clip_length", type=int, default=2, help="seconds per clip")
+    g.add_argument("--max_v_l", type=int, default=None, help="max video clips (default: the dataset spec's, 75 "
+                                                              "for QVHighlights; -1 = no limit)")
+    g.add_argument("--clip_length", type=_seconds, default=None,
+                   help="seconds per clip (default: the dataset spec's, 2 for QVHighlights)")
     g.add_argument("--max_windows", type=int, default=5, help="max GT windows used as span labels")
     g.add_argument("--train_path", type=str, default="data/highlight_train_release.jsonl")
     g.add_argument("--eval_path", type=str, default="data/highlight_val_release.jsonl")
@@ -231,9 +265,10 @@ def build_parser(inference: bool = False) -> argparse.ArgumentParser:
                             "../Datasets/qvhl/features/blip_aug_text_features_openai"],
                    help="text feature dirs (qid{qid}.npz key 'last_hidden_state'; tvsum {qid}.npz key 'token') "
                         "or packed .h5 stores")
-    g.add_argument("--v_feat_dim", type=int, default=2816, help="video feature dim WITHOUT tef (2 is added for tef)")
+    g.add_argument("--v_feat_dim", type=int, default=2816,
+                   help="video feature dim WITHOUT tef (the model adds 2 input dims for tef)")
     g.add_argument("--t_feat_dim", type=int, default=1280)
-    g.add_argument("--ctx_mode", type=str, default="video_tef",
+    g.add_argument("--ctx_mode", type=str, default="video_tef", choices=["video_tef", "video", "tef"],
                    help="'video' uses video features, 'tef' appends the 2-d temporal endpoint feature")
     g.add_argument("--feat_store", choices=["npz", "h5"], default="npz",
                    help="h5: read each feature dir D from the packed store D.h5 (python -m video_lights.data.pack)")
@@ -241,7 +276,6 @@ def build_parser(inference: bool = False) -> argparse.ArgumentParser:
                    help="keep loaded features in memory (per DataLoader worker) after the first epoch")
 
     g = parser.add_argument_group("model")
-    g.add_argument("--position_embedding", type=str, default="sine", choices=["sine"])
     g.add_argument("--bicmf_layers", type=int, default=2, help="BiCMF cross-modal layers (scripts use 1)")
     g.add_argument("--enc_layers", type=int, default=2, help="encoder layers (scripts use 3)")
     g.add_argument("--dec_layers", type=int, default=2, help="decoder layers (scripts use 3)")
@@ -252,7 +286,6 @@ def build_parser(inference: bool = False) -> argparse.ArgumentParser:
     g.add_argument("--use_txt_pos", action="store_true", help="learned text positional embedding (off)")
     g.add_argument("--nheads", type=int, default=8)
     g.add_argument("--num_queries", type=int, default=10)
-    g.add_argument("--pre_norm", action="store_true", help="pre-norm transformer layers (broken in the reference)")
     g.add_argument("--n_input_proj", type=int, default=2)
     g.add_argument("--contrastive_hdim", type=int, default=64)
     g.add_argument("--temperature", type=float, default=0.07)
@@ -263,7 +296,6 @@ def build_parser(inference: bool = False) -> argparse.ArgumentParser:
     g.add_argument("--lw_saliency", type=float, default=1.0)
     g.add_argument("--saliency_margin", type=float, default=0.2)
     g.add_argument("--no_aux_loss", dest="aux_loss", action="store_false", help="no auxiliary decoder losses")
-    g.add_argument("--span_loss_type", type=str, default="l1", choices=["l1"])
     g.add_argument("--contrastive_align_loss", action="store_true")
     g.add_argument("--hard_pos_neg_loss", action="store_true")
     g.add_argument("--mr_to_hd_loss", action="store_true")
@@ -303,32 +335,49 @@ def _explicit_dests(parser, argv):
     return {by_flag[t.split("=", 1)[0]] for t in argv if t.split("=", 1)[0] in by_flag}
 
 
-def resolve(opt: argparse.Namespace, timestamp: str | None = None) -> argparse.Namespace:
-    """Add the derived fields (in place, returns opt). `opt.v_feat_dim` must be the value WITHOUT tef."""
+def _fill_from_specs(opt):
+    """--clip_length and --max_v_l default to the dataset spec's; the train and eval specs must agree on the clip
+    length (one model reads both)."""
+    try:
+        spec, eval_spec = load_spec(opt.dataset), load_spec(opt.eval_dataset)
+    except DataError as e:
+        raise ConfigError(f"--dataset / --eval_dataset: {e}") from None
+    if opt.clip_length is None:
+        if spec.clip_length != eval_spec.clip_length:
+            raise ConfigError(f"--dataset {spec.name} has {spec.clip_length}-s clips but --eval_dataset "
+                              f"{eval_spec.name} has {eval_spec.clip_length}-s clips: pass --clip_length")
+        opt.clip_length = spec.clip_length
+    if opt.max_v_l is None:
+        opt.max_v_l = spec.max_v_l
+    return spec
+
+
+def resolve(opt: argparse.Namespace, timestamp=None) -> argparse.Namespace:
+    """Fill the spec defaults and add the derived fields (in place, returns opt)."""
+    opt.eval_dataset = opt.eval_dataset or opt.dataset
+    spec = _fill_from_specs(opt)
     if opt.debug:
         parts = opt.results_root.rstrip(os.sep).split(os.sep)
         opt.results_root = os.sep.join(parts[:-1] + ["debug_results"])
         opt.num_workers = 0
     if getattr(opt, "results_dir", None) is None:
-        ctx_str = opt.ctx_mode + "_sub" if any("sub_ctx" in p for p in opt.v_feat_dirs) else opt.ctx_mode
         stamp = timestamp or time.strftime("%Y_%m_%d_%H_%M_%S")
-        opt.results_dir = os.path.join(opt.results_root, "-".join([opt.dset_name, ctx_str, opt.exp_id, stamp]))
-    opt.ckpt_filepath = os.path.join(opt.results_dir, "model.ckpt")
-    opt.train_log_filepath = os.path.join(opt.results_dir, "train.log.txt")
-    opt.eval_log_filepath = os.path.join(opt.results_dir, "eval.log.txt")
-    opt.tensorboard_log_dir = os.path.join(opt.results_dir, "tensorboard_log")
+        opt.results_dir = os.path.join(opt.results_root, "-".join([spec.tag, opt.ctx_mode, opt.exp_id, stamp]))
+    set_results_dir(opt, opt.results_dir)
     opt.device = torch.device(opt.device)
-    opt.pin_memory = not opt.no_pin_memory
-    opt.use_tef = "tef" in opt.ctx_mode
-    opt.use_video = "video" in opt.ctx_mode
-    if not opt.use_video:
-        opt.v_feat_dim = 0
-    if opt.use_tef:
-        opt.v_feat_dim += 2
     if opt.feat_store == "h5":
         opt.v_feat_dirs = [_as_h5(d) for d in opt.v_feat_dirs]
         opt.t_feat_dirs = [_as_h5(d) for d in opt.t_feat_dirs]
     return opt
+
+
+def set_results_dir(opt, path):
+    """Point opt.results_dir and the derived log paths at `path`; returns path."""
+    opt.results_dir = path
+    opt.train_log_filepath = os.path.join(path, "train.log.txt")
+    opt.eval_log_filepath = os.path.join(path, "eval.log.txt")
+    opt.tensorboard_log_dir = os.path.join(path, "tensorboard_log")
+    return path
 
 
 def _as_h5(path):
@@ -338,22 +387,38 @@ def _as_h5(path):
 def _check(parser, opt):
     if opt.data_ratio <= 0 or opt.data_ratio > 1:
         parser.error(f"--data_ratio must be in (0, 1], got {opt.data_ratio}")
-    for name in ("max_q_l", "clip_length", "max_windows", "bsz", "eval_bsz", "eval_epoch"):
+    for name in ("max_q_l", "max_windows", "bsz", "eval_bsz", "eval_epoch", "n_epoch"):
         if getattr(opt, name) <= 0:
             parser.error(f"--{name} must be positive, got {getattr(opt, name)}")
-    if opt.max_v_l <= 0 and opt.max_v_l != -1:
+    if opt.max_v_l is not None and opt.max_v_l <= 0 and opt.max_v_l != -1:
         parser.error(f"--max_v_l must be positive (or -1 for no limit), got {opt.max_v_l}")
     if opt.num_workers < 0:
         parser.error(f"--num_workers must be >= 0, got {opt.num_workers}")
+    if not 1 <= opt.n_input_proj <= 3:
+        parser.error(f"--n_input_proj must be 1, 2 or 3, got {opt.n_input_proj}")
+    if opt.hidden_dim % opt.nheads:
+        parser.error(f"--hidden_dim {opt.hidden_dim} must be a multiple of --nheads {opt.nheads}")
+    if opt.resume_all and opt.resume is None:
+        parser.error("--resume_all needs --resume CHECKPOINT")
 
 
-def parse_args(argv: list[str] | None = None, inference: bool = False) -> argparse.Namespace:
+def _reroot(dirs, old_root, new_root):
+    """Feature dirs of a saved run moved from old_root to new_root (dirs outside old_root keep their name)."""
+    out = []
+    for d in dirs:
+        rel = os.path.relpath(d, old_root) if old_root else os.path.basename(os.path.normpath(d))
+        out.append(os.path.join(new_root, rel if not rel.startswith("..") else os.path.basename(os.path.normpath(d))))
+    return out
+
+
+def parse_args(argv=None, inference: bool = False) -> argparse.Namespace:
     """Parse command-line options into the resolved options namespace (see the module docstring).
 
     inference=True: TestOptions behaviour. Adds --eval_id/--eval_results_dir/--model_dir; when --resume is given,
     the training opt.json in --model_dir (default: the folder of --resume) overrides every option except
-    INFERENCE_KEEP and the flags given explicitly on this command line. results_dir = --eval_results_dir, or the
-    folder of --resume.
+    INFERENCE_KEEP and the flags given explicitly on this command line; an explicit --feat_root re-roots the saved
+    feature dirs. results_dir = --eval_results_dir, or the folder of --resume. A bad option exits with status 2
+    and one `error: ...` line.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(inference)
@@ -362,71 +427,82 @@ def parse_args(argv: list[str] | None = None, inference: bool = False) -> argpar
         parser.set_defaults(**_preset_defaults(pre.preset, pre.feat_root))
     opt = parser.parse_args(argv)
     _check(parser, opt)
-    if inference and opt.resume is not None:
-        opt.model_dir = opt.model_dir or os.path.dirname(opt.resume)
-        saved_path = os.path.join(opt.model_dir, "opt.json")
-        if not os.path.isfile(saved_path):
-            parser.error(f"{saved_path} not found: inference needs the training opt.json next to the checkpoint "
-                         f"(or pass --model_dir)")
-        keep = set(INFERENCE_KEEP) | _explicit_dests(parser, argv)
-        saved = _saved_options(load_json(saved_path))
-        known = vars(opt)
-        tef_included = saved.pop("_tef_included", False)
-        for k, v in saved.items():
-            if k in known and k not in keep:
-                setattr(opt, k, v)
-        if tef_included and "v_feat_dim" not in keep:
-            opt.v_feat_dim -= 2 if "tef" in opt.ctx_mode else 0
-        opt.results_dir = opt.eval_results_dir or opt.model_dir
-    return resolve(opt)
+    try:
+        if inference and opt.resume is not None:
+            opt.model_dir = opt.model_dir or os.path.dirname(opt.resume)
+            saved_path = os.path.join(opt.model_dir, "opt.json")
+            if not os.path.isfile(saved_path):
+                parser.error(f"{saved_path} not found: inference needs the training opt.json next to the checkpoint "
+                             f"(or pass --model_dir)")
+            explicit = _explicit_dests(parser, argv)
+            saved = saved_options(load_json(saved_path), saved_path)
+            for k, v in saved.items():
+                if hasattr(opt, k) and k not in INFERENCE_KEEP and k not in explicit:
+                    setattr(opt, k, v)
+            if "feat_root" in explicit:
+                for k in ("v_feat_dirs", "t_feat_dirs"):
+                    if k not in explicit:
+                        setattr(opt, k, _reroot(saved[k], saved.get("feat_root"), opt.feat_root))
+            opt.results_dir = opt.eval_results_dir or opt.model_dir
+        return resolve(opt)
+    except ConfigError as e:
+        parser.error(str(e))
 
 
 # ---------------------------------------------------------------------------------------------------------------
 def opt_to_dict(opt: argparse.Namespace) -> dict:
-    """JSON-serialisable options as the reference writes them: v_feat_dim WITHOUT tef, no derived fields,
-    device as a string."""
+    """JSON-serialisable options: no derived fields, device as a string."""
     d = {k: v for k, v in vars(opt).items() if k not in DERIVED_FIELDS}
     d["device"] = str(opt.device)
-    if getattr(opt, "use_video", "video" in opt.ctx_mode) and "tef" in opt.ctx_mode:
-        d["v_feat_dim"] = opt.v_feat_dim - 2
     return d
 
 
 def save_opt(opt: argparse.Namespace, path) -> None:
-    """Write opt.json atomically (pretty JSON, reference layout: v_feat_dim without tef)."""
+    """Write opt.json atomically (pretty JSON, the authors' layout)."""
     save_json(opt_to_dict(opt), path, indent=4, sort_keys=False)
 
 
-def _saved_options(d: dict) -> dict:
-    """Saved options minus dead and derived keys. A dump of a *resolved* namespace (it has "use_tef", like the
-    reference fixture's opt.json or a checkpoint's opt) already includes tef in v_feat_dim: flagged."""
-    out = {k: v for k, v in d.items() if k not in DEAD_OPTIONS and k not in DERIVED_FIELDS}
-    out["_tef_included"] = "use_tef" in d
+def saved_options(d: dict, where="opt.json") -> dict:
+    """Saved options (ours or the authors') as values of our options.
+
+    Dead and derived keys are dropped; a fixed option with another value raises ConfigError; the authors' dset_name
+    becomes --dataset; a dump of a *resolved* authors' namespace (it has "use_tef", like their checkpoints' opt
+    and the reference fixture's opt.json) already includes tef in v_feat_dim, which is taken out again."""
+    for k, value in FIXED_OPTIONS.items():
+        if k in d and d[k] != value:
+            raise ConfigError(f"{where}: {k} = {d[k]!r} is not supported (only {value!r}; the authors' other values "
+                              f"are broken, so no released checkpoint uses them)")
+    out = {k: v for k, v in d.items() if k not in DEAD_OPTIONS and k not in DERIVED_FIELDS and k not in FIXED_OPTIONS}
+    if "dataset" not in out and "dset_name" in out:
+        if out["dset_name"] not in LEGACY_DATASETS:
+            raise ConfigError(f"{where}: dset_name {out['dset_name']!r} is unknown ({', '.join(LEGACY_DATASETS)})")
+        out["dataset"] = LEGACY_DATASETS[out["dset_name"]]
+    out.pop("dset_name", None)
+    if "use_tef" in d and "tef" in d.get("ctx_mode", "video_tef") and "v_feat_dim" in out:
+        out["v_feat_dim"] -= 2
     return out
 
 
 def load_opt(path, **overrides) -> argparse.Namespace:
-    """Load an opt.json (ours or the authors', dead keys ignored) and re-resolve it: unknown keys are dropped,
-    missing options take their defaults, `overrides` replace saved values, tef is added back to v_feat_dim.
-    The saved results_dir is kept."""
-    saved = _saved_options(load_json(path))
-    tef_included = saved.pop("_tef_included")
-    return opt_from_dict(saved, tef_included=tef_included, **overrides)
+    """Load an opt.json (ours or the authors') and re-resolve it: unknown keys are dropped, missing options take
+    their defaults, `overrides` replace saved values. The saved results_dir is kept."""
+    path = os.fspath(path)
+    try:
+        d = load_json(path)
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{path}: cannot read options ({e})") from None
+    return opt_from_dict(saved_options(d, path), **overrides)
 
 
-def opt_from_dict(saved: dict, tef_included: bool = False, **overrides) -> argparse.Namespace:
-    """Options namespace from a dict of option values (e.g. a checkpoint's vars(opt)); see load_opt."""
-    parser = build_parser(inference=True)
-    opt = parser.parse_args([])
-    known = vars(opt)
+def opt_from_dict(saved: dict, **overrides) -> argparse.Namespace:
+    """Options namespace from a dict of our option values (see saved_options for the authors' ones)."""
+    opt = build_parser(inference=True).parse_args([])
     for k, v in saved.items():
-        if k in known or k == "results_dir":
+        if hasattr(opt, k) or k == "results_dir":
             setattr(opt, k, v)
     for k, v in overrides.items():
         setattr(opt, k, v)
-    if tef_included and "tef" in opt.ctx_mode and "v_feat_dim" not in overrides:
-        opt.v_feat_dim -= 2
-    try:  # "cpu", "cuda:0", or the reference's int (0 / -1)
+    try:  # "cpu", "cuda:0", or the authors' int (0 / -1)
         opt.device = _device_arg("auto" if opt.device is None else str(opt.device))
     except argparse.ArgumentTypeError:
         opt.device = _device_arg("auto")  # saved on a GPU machine, loaded on one without that GPU

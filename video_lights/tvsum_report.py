@@ -10,7 +10,8 @@ import os
 import statistics
 import sys
 
-from video_lights.io_utils import load_json
+from video_lights.utils.cli import ArgumentParser, UserError, command
+from video_lights.utils.io import load_json
 
 DOMAINS = ("BK", "BT", "DS", "FM", "GA", "MS", "PK", "PR", "VT", "VU")
 
@@ -35,17 +36,19 @@ def format_table(per_domain):
     return "\n".join(lines)
 
 
+@command
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("results_root")
     parser.add_argument("--domains", nargs="+", default=list(DOMAINS))
     args = parser.parse_args(argv)
     per_domain = collect(args.results_root, args.domains)
     if not per_domain:
-        sys.exit(f"error: no finished TVSum run under {args.results_root} "
-                 f"(expected {args.results_root}/DOMAIN/*/hl_val_submission_metrics.json)")
+        raise UserError(f"no finished TVSum run under {args.results_root} "
+                        f"(expected {args.results_root}/DOMAIN/*/hl_val_submission_metrics.json)")
     print(format_table(per_domain))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,14 +1,19 @@
-"""Data: annotation loading and validation, feature stores, labels, batching, and the synthetic dataset.
+"""Data: dataset specs, annotations, feature stores, the model's input contract, labels, batching, synthetic data.
 
 Public API:
-    build_dataset(opt, data_path, load_labels=True) -> StartEndDataset   (dataset[i] = {"meta", "model_inputs"})
+    load_spec(name_or_file) -> DatasetSpec        (data/specs.py: what a dataset is)
+    build_dataset(opt, data_path, spec=None) -> StartEndDataset   (dataset[i] = {"meta", "model_inputs"})
+    video_input, query_input, batch_inputs        (data/inputs.py: the model's input contract)
     start_end_collate(batch) -> (metas, batched)
     prepare_batch_inputs(batched, device, non_blocking=False) -> (model_inputs, targets or None)
     DataError: raised for malformed annotations / features, message names file, line and field.
 Command lines: python -m video_lights.data.{check,pack,synthetic} --help
 """
+from video_lights.data.annotations import DataError
 from video_lights.data.collate import prepare_batch_inputs, start_end_collate
-from video_lights.data.dataset import StartEndDataset, build_dataset, label_kind
-from video_lights.data.validate import DataError
+from video_lights.data.dataset import StartEndDataset, build_dataset
+from video_lights.data.inputs import batch_inputs, query_input, video_input
+from video_lights.data.specs import REGISTRY, DatasetSpec, load_spec
 
-__all__ = ["build_dataset", "start_end_collate", "prepare_batch_inputs", "DataError", "StartEndDataset", "label_kind"]
+__all__ = ["build_dataset", "start_end_collate", "prepare_batch_inputs", "DataError", "StartEndDataset",
+           "load_spec", "DatasetSpec", "REGISTRY", "batch_inputs", "query_input", "video_input"]

@@ -1,22 +1,8 @@
-"""Batching: pad per-item tensors to the batch maximum and split them into model inputs and targets (spec §4.5)."""
-import numpy as np
+"""Batching: pad per-item tensors to the batch maximum and split them into model inputs and targets (the authors'
+start_end_collate and prepare_batch_inputs)."""
 import torch
 
-
-def pad_sequences_1d(sequences, dtype=np.float32):
-    """Pad a list of (L_i, ...) tensors / arrays at the end to (B, max L_i, ...) with zeros.
-
-    Returns torch tensors (padded of `dtype`, mask float32 (B, max L_i) with 1 = valid). The copies run in numpy:
-    torch's multi-threaded copy kernels are two orders of magnitude slower when the CPU is shared.
-    """
-    arrays = [s.numpy() if isinstance(s, torch.Tensor) else np.asarray(s) for s in sequences]
-    lengths = [len(a) for a in arrays]
-    padded = np.zeros((len(arrays), max(lengths)) + tuple(arrays[0].shape[1:]), dtype=dtype)
-    mask = np.zeros((len(arrays), max(lengths)), dtype=np.float32)
-    for i, (a, n) in enumerate(zip(arrays, lengths)):
-        padded[i, :n] = a
-        mask[i, :n] = 1
-    return torch.from_numpy(padded), torch.from_numpy(mask)
+from video_lights.data.inputs import pad_sequences
 
 
 def start_end_collate(batch):
@@ -35,10 +21,10 @@ def start_end_collate(batch):
         elif k in ("saliency_pos_labels", "saliency_neg_labels"):
             batched[k] = torch.LongTensor(values)
         elif k == "saliency_all_labels":
-            batched[k] = pad_sequences_1d(values)[0]  # float64 labels -> float32
+            batched[k] = pad_sequences(values)[0]  # float64 labels -> float32
             batched["saliency_pos_index"] = (batched[k] > 0).long()
         else:
-            batched[k] = pad_sequences_1d(values)
+            batched[k] = pad_sequences(values)
     return metas, batched
 
 

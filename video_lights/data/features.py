@@ -4,6 +4,8 @@ Both give the same arrays for `read(stem, key)`:
     folder  D/{stem}.npz  (array `key`, e.g. "features", "last_hidden_state", "token")  or  D/{stem}.npy
     packed  D.h5          group `stem` holding one dataset per npz key, or the dataset "npy" for a .npy file
 Build a packed store with `python -m video_lights.data.pack D [D ...]` (see pack.py).
+A video whose features are two streams, {vid}_rgb and {vid}_opt (the released TVSum I3D layout), is read as their
+concatenation along features: the store itself says which layout it holds, whatever the folder is called.
 
 HDF5 handles are opened lazily in each process, so a store can be created before DataLoader workers fork.
 """
@@ -11,7 +13,7 @@ import os
 
 import numpy as np
 
-from video_lights.data.validate import DataError, MissingStoreError
+from video_lights.data.annotations import DataError, MissingStoreError, check_feature_array
 
 H5_FORMAT = "video_lights.features/1"
 NPY_KEY = "npy"  # dataset name used in the packed store for a .npy source file
@@ -29,7 +31,11 @@ class NpzFolderStore:
     def names(self) -> set:
         """Stems of all feature files in the folder (listed once)."""
         if self._names is None:
-            self._names = {f[:-4] for f in os.listdir(self.path) if f.endswith((".npz", ".npy"))}
+            try:
+                files = os.listdir(self.path)
+            except OSError as e:
+                raise DataError(f"{self.path}: cannot list the feature folder ({e.strerror})") from None
+            self._names = {f[:-4] for f in files if f.endswith((".npz", ".npy"))}
         return self._names
 
     def file_of(self, stem) -> str:
@@ -77,7 +83,11 @@ class H5Store:
         import h5py
 
         if self._file is None or self._pid != os.getpid():  # reopen after a DataLoader worker fork
-            self._file = h5py.File(self.path, "r")
+            try:
+                self._file = h5py.File(self.path, "r")
+            except OSError as e:  # truncated or not HDF5 at all
+                raise DataError(f"{self.path}: cannot open the packed feature store ({e}); rebuild it with "
+                                f"python -m video_lights.data.pack") from None
             self._pid = os.getpid()
             if self._file.attrs.get("format") != H5_FORMAT:
                 raise DataError(f"{self.path}: not a video_lights packed feature store")
@@ -96,10 +106,12 @@ class H5Store:
         if stem not in f:
             raise DataError(f"{self.path}: no features for '{stem}'")
         g = f[stem]
-        if key in g:
-            return g[key][()]
-        if NPY_KEY in g:
-            return g[NPY_KEY][()]
+        name = key if key in g else NPY_KEY if NPY_KEY in g else None
+        if name is not None:
+            try:
+                return g[name][()]
+            except OSError as e:  # a damaged chunk
+                raise DataError(f"{self.path}[{stem}/{name}]: cannot read ({e})") from None
         raise DataError(f"{self.path}[{stem}]: has no array '{key}' (arrays: {', '.join(g.keys())})")
 
     def __getstate__(self):  # picklable for spawn-based workers: drop the open handle
@@ -111,13 +123,39 @@ class H5Store:
         return f"H5Store({self.path!r})"
 
 
+TWO_STREAMS = ("_rgb", "_opt")  # I3D: appearance and optical-flow streams, concatenated in this order
+
+
+def video_stems(store, vid):
+    """The file stems holding video `vid` in `store`: [vid], or [vid_rgb, vid_opt] for two-stream features."""
+    if vid not in store.names() and all(vid + s in store.names() for s in TWO_STREAMS):
+        return [vid + s for s in TWO_STREAMS]
+    return [vid]
+
+
+def read_video(store, vid, max_v_l=None):
+    """Video `vid` of one store as (L, D), cut to max_v_l rows per stream (two streams: concatenated, D = sum)."""
+    cut = slice(None) if max_v_l is None or max_v_l < 0 else slice(max_v_l)
+    parts = []
+    for stem in video_stems(store, vid):
+        arr = store.read(stem, "features")
+        check_feature_array(arr, store.file_of(stem), what="video")
+        parts.append(arr[cut])
+    if len({len(p) for p in parts}) > 1:
+        raise DataError(f"{store.path}: the streams of '{vid}' have different lengths "
+                        f"({', '.join(str(len(p)) for p in parts)})")
+    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=-1)
+
+
+def read_text(store, stem, key):
+    """Token features (T, D) of one query from one store."""
+    arr = store.read(stem, key)
+    check_feature_array(arr, store.file_of(stem), what="text")
+    return arr
+
+
 def open_store(path):
     """A store for `path`: an .h5/.hdf5 file -> H5Store, otherwise a folder -> NpzFolderStore."""
     if str(path).endswith((".h5", ".hdf5")):
         return H5Store(path)
     return NpzFolderStore(path)
-
-
-def l2_normalize(x: np.ndarray) -> np.ndarray:
-    """Per-row L2 normalisation as the reference: x / (||x||_2 + 1e-5), in x's dtype (float32)."""
-    return x / (np.linalg.norm(x, axis=-1, keepdims=True) + 1e-5)

@@ -1,4 +1,4 @@
-"""Training targets of one annotation row, exactly as the reference dataset computes them (spec §4.4).
+"""Training targets of one annotation row, exactly as the authors' StartEndDataset computes them (get_saliency_labels_*).
 
 All randomness comes from Python's global `random` module, like the reference, so seeding `random` reproduces
 its draws. Nothing here mutates its inputs (the reference shuffled the cached window list in place).
@@ -8,7 +8,7 @@ import random
 import numpy as np
 import torch
 
-from video_lights.span_utils import span_xx_to_cxw
+from video_lights.utils.spans import span_xx_to_cxw
 
 
 def span_labels(windows, ctx_l, clip_length, max_windows):
@@ -25,7 +25,7 @@ def span_labels(windows, ctx_l, clip_length, max_windows):
     return span_xx_to_cxw(xx)
 
 
-def saliency_labels_hl(rel_clip_ids, scores, ctx_l, max_n=1):
+def saliency_labels_qvhighlights(rel_clip_ids, scores, ctx_l, max_n=1):
     """QVHighlights 3-rater saliency (`get_saliency_labels_all`).
 
     Returns pos (2,) [hard, easy], neg (2,) [hard, easy] clip indices and the length-ctx_l float64 array of
@@ -50,7 +50,7 @@ def saliency_labels_hl(rel_clip_ids, scores, ctx_l, max_n=1):
     return hard_pos + easy_pos, hard_neg + easy_neg, score_array
 
 
-def saliency_labels_sub_as_query(window, duration, ctx_l, max_n=2):
+def saliency_labels_window(window, duration, ctx_l, max_n=2):
     """Binary saliency from one window (`get_saliency_labels_sub_as_query`): Charades-STA, TACoS, pretraining, ASR.
 
     Returns pos (2,), neg (2,) random clip indices inside / outside the window and a 0/1 array of length ctx_l.
@@ -85,3 +85,24 @@ def saliency_labels_tvsum(label, ctx_l, max_n=1):
     pos = [min(int(i), ctx_l - 1) for i in order[-max_n:]]
     neg = [min(int(i), ctx_l - 1) for i in order[:max_n]]
     return pos, neg, score / 80 * 12
+
+
+def saliency_labels_youtube(label, ctx_l):
+    """YouTube Highlights: label (#clips, 1) binary. Returns pos [argmax], neg [argmin] and the 0/1 array cut /
+    zero-padded to ctx_l."""
+    agg = np.asarray(label, dtype=np.float64)[:ctx_l, 0]
+    order = np.argsort(agg)
+    score = np.zeros(ctx_l)
+    score[:len(agg)] = agg
+    return [min(int(order[-1]), ctx_l - 1)], [min(int(order[0]), ctx_l - 1)], score
+
+
+def saliency_labels(kind, row, ctx_l):
+    """(pos, neg, saliency_all_labels) of one row for its spec's label kind (see data/specs.py)."""
+    if kind == "qvhighlights":
+        return saliency_labels_qvhighlights(row["relevant_clip_ids"], row["saliency_scores"], ctx_l)
+    if kind == "window":
+        return saliency_labels_window(row["relevant_windows"][0], row["duration"], ctx_l)
+    if kind == "tvsum":
+        return saliency_labels_tvsum(row["label"], ctx_l)
+    return saliency_labels_youtube(row["label"], ctx_l)

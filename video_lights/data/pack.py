@@ -7,14 +7,14 @@ see features.py). Train on the packed stores with `--feat_store h5` (every featu
 passing the .h5 paths in --v_feat_dirs / --t_feat_dirs. The arrays are bit-identical to the folder's.
 Uncompressed (the default) is fastest to read; it takes about 2x the disk of compressed npz files.
 """
-import argparse
 import os
 import sys
 
 import numpy as np
 
 from video_lights.data.features import H5_FORMAT, NPY_KEY
-from video_lights.data.validate import DataError, cli_guard
+from video_lights.data.annotations import DataError
+from video_lights.utils.cli import ArgumentParser, command
 
 
 def pack_folder(folder, out_path=None, compression=None, overwrite=False, progress=False):
@@ -63,9 +63,9 @@ def pack_folder(folder, out_path=None, compression=None, overwrite=False, progre
     return out_path
 
 
-@cli_guard
+@command
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m video_lights.data.pack", description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(prog="python -m video_lights.data.pack", description=__doc__.split("\n\n")[0])
     p.add_argument("folders", nargs="+", help="feature folders to pack (each becomes FOLDER.h5)")
     p.add_argument("--compression", choices=["none", "lzf", "gzip"], default="none")
     p.add_argument("--overwrite", action="store_true")

@@ -33,7 +33,8 @@ import sys
 
 import numpy as np
 
-from video_lights.io_utils import save_json, save_jsonl
+from video_lights.utils.cli import ArgumentParser, command
+from video_lights.utils.io import save_json, save_jsonl
 
 SMALL_DIMS = {"video": {"slowfast_features": 64, "clip_features": 32, "blip_video_features": 32},
               "text": {"clip_text_features": 32, "blip_aug_text_features_openai": 32}}
@@ -203,7 +204,7 @@ def train_flags(out_dir, info):
     """Command-line flags that train / evaluate on a generated dataset."""
     ann = os.path.join(out_dir, "annotations")
     feat = os.path.join(out_dir, "features")
-    return (["--dset_name", "hl", "--ctx_mode", "video_tef", "--clip_length", str(info["clip_length"]),
+    return (["--dataset", "qvhighlights", "--ctx_mode", "video_tef", "--clip_length", str(info["clip_length"]),
              "--train_path", os.path.join(ann, "highlight_train_release.jsonl"),
              "--eval_path", os.path.join(ann, "highlight_val_release.jsonl"),
              "--v_feat_dirs"] + [os.path.join(feat, k) for k in info["video_dims"]]
@@ -211,8 +212,9 @@ def train_flags(out_dir, info):
             + [os.path.join(feat, k) for k in info["text_dims"]] + ["--t_feat_dim", str(info["t_feat_dim"])])
 
 
+@command
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m video_lights.data.synthetic",
+    p = ArgumentParser(prog="python -m video_lights.data.synthetic",
                                 description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True, help="output folder")

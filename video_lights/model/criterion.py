@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from video_lights.matcher import FOREGROUND
-from video_lights.span_utils import generalized_temporal_iou, span_cxw_to_xx
+from video_lights.model.matcher import FOREGROUND, build_matcher
+from video_lights.utils.spans import generalized_temporal_iou, span_cxw_to_xx
 
 BACKGROUND = 1
 RANK_THRESHOLDS = 11  # rank-contrastive levels r = 1 .. 11
@@ -59,7 +59,7 @@ class SetCriterion(nn.Module):
     def __init__(self, matcher, weight_dict, eos_coef=0.1, temperature=0.07, saliency_margin=0.2,
                  use_matcher=True, contrastive_align_loss=True, mr_to_hd_loss=False, hard_pos_neg_loss=False,
                  hard_pos_neg_loss_coef=10.0, cos_sim_loss_coef=1.0, mr_to_hd_loss_coef=1.0):
-        """use_matcher=False (tvsum, youtube_uni): only the saliency loss is computed."""
+        """use_matcher=False (datasets without windows): only the saliency loss is computed."""
         super().__init__()
         self.matcher = matcher
         self.weight_dict = weight_dict
@@ -185,6 +185,18 @@ class SetCriterion(nn.Module):
             return {"loss_saliency": outputs["saliency_scores"].new_zeros(())}
         return {"loss_saliency": sum(self.saliency_terms(outputs, targets, epoch_i).values())}
 
+    # ---- totals ---------------------------------------------------------------------------------------------
+    def weighted_total(self, loss_dict):
+        """sum of weight * loss over the weighted terms (the authors' order): what is backpropagated."""
+        return sum(loss_dict[k] * self.weight_dict[k] for k in loss_dict if k in self.weight_dict)
+
+    def log_values(self, loss_dict, total):
+        """{name: float} as the authors log them: weighted terms times their weight, others as they are, and
+        loss_overall = the weighted total."""
+        out = {k: float(v) * self.weight_dict[k] if k in self.weight_dict else float(v) for k, v in loss_dict.items()}
+        out["loss_overall"] = float(total)
+        return out
+
     # ---- driver -----------------------------------------------------------------------------------------------
     def get_loss(self, loss, outputs, targets, indices, epoch_i):
         loss_map = {"spans": self.loss_spans, "labels": self.loss_labels, "saliency": self.loss_saliency,
@@ -215,3 +227,14 @@ class SetCriterion(nn.Module):
                 l_dict = self.get_loss(loss, aux_outputs, targets, indices, epoch_i)
                 losses.update({f"{k}_{i}": v for k, v in l_dict.items()})
         return losses
+
+
+def build_criterion(opt, moments=True) -> SetCriterion:
+    """The losses for the option names. moments=False (datasets without windows: TVSum, YouTube Highlights): only
+    the saliency loss, as the authors' use_matcher=False."""
+    return SetCriterion(
+        matcher=build_matcher(opt), weight_dict=build_weight_dict(opt), eos_coef=opt.eos_coef,
+        temperature=opt.temperature, saliency_margin=opt.saliency_margin, use_matcher=moments,
+        contrastive_align_loss=opt.contrastive_align_loss, mr_to_hd_loss=opt.mr_to_hd_loss,
+        hard_pos_neg_loss=opt.hard_pos_neg_loss, hard_pos_neg_loss_coef=opt.hard_pos_neg_loss_coef,
+        cos_sim_loss_coef=opt.cos_sim_loss_coef, mr_to_hd_loss_coef=opt.mr_to_hd_loss_coef)

@@ -9,7 +9,7 @@ import math
 import torch
 from torch import nn
 
-from video_lights.span_utils import span_cxw_to_xx
+from video_lights.utils.spans import span_cxw_to_xx
 
 
 def top1_span_slice(pred_logits, pred_spans, video_length, clip_length):

@@ -9,10 +9,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from video_lights.attention import MultiheadAttention
-from video_lights.bicmf import BiCMF, BiCMFLayer
-from video_lights.position_encoding import anchor_sine_embed
-from video_lights.span_utils import inverse_sigmoid
+from video_lights.model.attention import MultiheadAttention
+from video_lights.model.bicmf import BiCMF, BiCMFLayer
+from video_lights.model.position_encoding import anchor_sine_embed
+from video_lights.utils.spans import inverse_sigmoid
 
 
 class MLP(nn.Module):
@@ -137,6 +137,8 @@ class AnchorDecoder(nn.Module):
         self.query_scale = MLP(d_model, d_model, d_model, 2)
         self.ref_point_head = MLP(d_model, d_model, d_model, 2)
         self.bbox_embed = MLP(d_model, d_model, 2, 3)
+        # the authors zero the last layer (DAB-DETR); VLTransformer's xavier init redraws its weight, the bias stays 0
+        nn.init.constant_(self.bbox_embed.layers[-1].bias, 0.0)
         self.ref_anchor_head = MLP(d_model, d_model, 1, 2)
         self.d_model = d_model
 
@@ -208,10 +210,3 @@ class VLTransformer(nn.Module):
         refpoints = query_embed.unsqueeze(1).repeat(1, B, 1)  # (nq, B, 2)
         tgt = memory.new_zeros(refpoints.shape[0], B, self.d_model)
         return self.decoder(tgt, memory[1:], key_padding_mask[:, 1:], pos[1:], refpoints)
-
-    def forward(self, src, key_padding_mask, query_embed, pos, video_length):
-        """The reference's interface. Returns hs (n_dec, B, nq, d), references (n_dec, B, nq, 2),
-        memory_local (B, Lv, d) and memory_global (B, d)."""
-        memory, mask, pos = self.encode(src, key_padding_mask, pos, video_length)
-        hs, references = self.decode(memory, mask, pos, query_embed)
-        return hs, references, memory[1:].transpose(0, 1), memory[0]

@@ -1,14 +1,14 @@
 """VideoLights (arXiv 2412.01558): joint video moment retrieval (MR) and highlight detection (HD).
 
-Paper component -> file:
-    convolutional input projection      video_lights/input_projection.py
-    feature refinement                  video_lights/feature_refinement.py
-    BiCMF fusion                        video_lights/bicmf.py
-    encoder (global token), decoder     video_lights/transformer.py (+ attention.py)
-    positional encodings                video_lights/position_encoding.py
-    MR -> HD feedback head              video_lights/mr_to_hd.py
+Paper component -> file (all in video_lights/model/):
+    convolutional input projection      input_projection.py
+    feature refinement                  feature_refinement.py
+    BiCMF fusion                        bicmf.py
+    encoder (global token), decoder     transformer.py (+ attention.py)
+    positional encodings                position_encoding.py
+    MR -> HD feedback head              mr_to_hd.py
     heads, negative pair, contrastive   this file
-    matcher, losses                     video_lights/matcher.py, video_lights/criterion.py
+    matcher, losses                     matcher.py, criterion.py
 
 Parameter names equal the authors' (dpaul06/VideoLights @ 76308bb), so their state dicts load unchanged, and
 parameters are created in the same order, so their optimizer states map onto ours.
@@ -19,14 +19,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from video_lights.criterion import SetCriterion, build_weight_dict
-from video_lights.feature_refinement import FeatureRefinement
-from video_lights.input_projection import conv_projection
-from video_lights.matcher import build_matcher
-from video_lights.mr_to_hd import GRUExtractor, mr_to_hd_saliency, top1_span_slice
-from video_lights.position_encoding import PositionEmbeddingSine, TrainablePositionalEncoding
-from video_lights.span_utils import inverse_sigmoid
-from video_lights.transformer import MLP, VLTransformer
+from video_lights.model.feature_refinement import FeatureRefinement
+from video_lights.model.input_projection import conv_projection
+from video_lights.model.mr_to_hd import GRUExtractor, mr_to_hd_saliency, top1_span_slice
+from video_lights.model.position_encoding import PositionEmbeddingSine, TrainablePositionalEncoding
+from video_lights.model.transformer import MLP, VLTransformer
+from video_lights.utils.spans import inverse_sigmoid
+
+TEF_DIMS = 2  # the temporal endpoint feature appended to every clip (data/inputs.py)
 
 
 class VideoLights(nn.Module):
@@ -144,36 +144,29 @@ class VideoLights(nn.Module):
         return out
 
 
-def build_model(opt):
-    """Build (model, criterion) on CPU from the reference option names (an argparse.Namespace or similar).
+def input_dims(opt):
+    """(video, text) input widths of the model: --v_feat_dim (if ctx_mode has "video") plus the 2 tef dims (if
+    "tef"), and --t_feat_dim. The one place where tef is added to the video width."""
+    vid = (opt.v_feat_dim if "video" in opt.ctx_mode else 0) + (TEF_DIMS if "tef" in opt.ctx_mode else 0)
+    return vid, opt.t_feat_dim
 
-    Our own option, read with a default so the authors' opt namespaces work: fix_bicmf_mask (default False =
-    the authors' mis-tiled BiCMF attention mask, see video_lights/bicmf.py).
+
+def build_model(opt) -> VideoLights:
+    """The VideoLights network on CPU from the option names (an argparse.Namespace or similar; config.py).
+
+    Our own option, read with a default so that older namespaces work: fix_bicmf_mask (default False = the
+    authors' mis-tiled BiCMF attention mask, see model/bicmf.py).
     """
-    fix_bicmf_mask = getattr(opt, "fix_bicmf_mask", False)
     transformer = VLTransformer(
         d_model=opt.hidden_dim, nhead=opt.nheads, num_bicmf_layers=opt.bicmf_layers,
         num_encoder_layers=opt.enc_layers, num_decoder_layers=opt.dec_layers,
-        dim_feedforward=opt.dim_feedforward, dropout=opt.dropout, fix_bicmf_mask=fix_bicmf_mask)
-    if getattr(opt, "position_embedding", "sine") != "sine":
-        raise ValueError(f"position_embedding {opt.position_embedding!r} is not supported (only 'sine')")
-    if opt.span_loss_type != "l1":
-        raise ValueError(f"span_loss_type {opt.span_loss_type!r} is not supported (the reference's 'ce' is broken)")
-    if getattr(opt, "pre_norm", False):
-        raise ValueError("pre_norm is not supported (it is broken in the reference, so no checkpoint uses it)")
-    position_embed = PositionEmbeddingSine(opt.hidden_dim)
-    txt_position_embed = TrainablePositionalEncoding(opt.max_q_l, opt.hidden_dim, dropout=opt.input_dropout)
-    model = VideoLights(
-        transformer, position_embed, txt_position_embed, txt_dim=opt.t_feat_dim, vid_dim=opt.v_feat_dim,
-        num_queries=opt.num_queries, input_dropout=opt.input_dropout, aux_loss=opt.aux_loss,
-        contrastive_align_loss=opt.contrastive_align_loss, contrastive_hdim=opt.contrastive_hdim,
-        use_txt_pos=opt.use_txt_pos,
-        n_input_proj=opt.n_input_proj, mr_to_hd_loss=opt.mr_to_hd_loss, clip_length=opt.clip_length)
-    criterion = SetCriterion(
-        matcher=build_matcher(opt), weight_dict=build_weight_dict(opt), eos_coef=opt.eos_coef,
-        temperature=opt.temperature, saliency_margin=opt.saliency_margin,
-        use_matcher=opt.dset_name not in ("tvsum", "youtube_uni"),
-        contrastive_align_loss=opt.contrastive_align_loss, mr_to_hd_loss=opt.mr_to_hd_loss,
-        hard_pos_neg_loss=opt.hard_pos_neg_loss, hard_pos_neg_loss_coef=opt.hard_pos_neg_loss_coef,
-        cos_sim_loss_coef=opt.cos_sim_loss_coef, mr_to_hd_loss_coef=opt.mr_to_hd_loss_coef)
-    return model, criterion
+        dim_feedforward=opt.dim_feedforward, dropout=opt.dropout,
+        fix_bicmf_mask=getattr(opt, "fix_bicmf_mask", False))
+    vid_dim, txt_dim = input_dims(opt)
+    return VideoLights(
+        transformer, PositionEmbeddingSine(opt.hidden_dim),
+        TrainablePositionalEncoding(opt.max_q_l, opt.hidden_dim, dropout=opt.input_dropout),
+        txt_dim=txt_dim, vid_dim=vid_dim, num_queries=opt.num_queries, input_dropout=opt.input_dropout,
+        aux_loss=opt.aux_loss, contrastive_align_loss=opt.contrastive_align_loss,
+        contrastive_hdim=opt.contrastive_hdim, use_txt_pos=opt.use_txt_pos, n_input_proj=opt.n_input_proj,
+        mr_to_hd_loss=opt.mr_to_hd_loss, clip_length=opt.clip_length)

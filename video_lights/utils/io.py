@@ -1,21 +1,29 @@
-"""Small file helpers: JSON / JSON-lines reading with line-numbered errors, and atomic writes."""
+"""Atomic writes and JSON helpers. Every result, feature store and checkpoint goes through atomic_open."""
 import contextlib
 import json
 import os
 import tempfile
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_open(path, mode="w", **kwargs):
     """Open a temporary file next to `path`; rename it over `path` only if the block succeeds.
 
-    A crash or exception inside the block leaves `path` untouched and no temporary file behind.
+    A crash, an exception or Ctrl-C inside the block leaves `path` untouched and no temporary file behind. The
+    file gets the usual mode of a new file (0666 minus the umask, 0644 under umask 022), not mkstemp's 0600.
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, mode, **kwargs) as f:
             yield f
             f.flush()
@@ -27,22 +35,19 @@ def atomic_open(path, mode="w", **kwargs):
         raise
 
 
-def load_jsonl(path):
-    """Read a JSON-lines file. A malformed line raises ValueError naming the file and the 1-based line."""
-    rows = []
-    with open(path, "r", encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
-    return rows
+def check_writable_dir(path):
+    """Create folder `path` if needed and prove that files can be written there; OSError naming it otherwise."""
+    try:
+        os.makedirs(path, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".write_test.")
+    except OSError as e:
+        raise OSError(e.errno, f"cannot write to this folder ({e.strerror})", os.fspath(path)) from None
+    os.close(fd)
+    os.remove(probe)
 
 
 def save_jsonl(rows, path):
-    """Write rows as JSON lines, atomically."""
+    """Write rows as JSON lines, atomically (no trailing newline, as the reference's save_jsonl)."""
     with atomic_open(path, "w", encoding="utf-8") as f:
         f.write("\n".join(json.dumps(r) for r in rows))
 

@@ -1,18 +1,13 @@
-"""Turning model outputs into submission rows, exactly as the reference pipeline does (spec §6).
+"""Turning model outputs into submission rows, exactly as the authors' compute_mr_results and PostProcessorDETR.
 
 Windows are decoded from normalised (center, width) to seconds with the video's duration, ranked by the
-foreground probability, rounded to 4 decimals, then clamped and snapped to clip multiples. Saliency is
-written as float16 values of the valid clips. Optional temporal NMS runs on top.
+foreground probability, rounded to 4 decimals, then (for datasets whose spec says so) clamped and snapped to clip
+multiples. Saliency is written as float16 values of the valid clips. Optional temporal NMS runs on top.
 """
 import torch
 import torch.nn.functional as F
 
-from video_lights.span_utils import span_cxw_to_xx
-
-# dset_name -> (clip length used for snapping, max timestamp). The reference clamps to 150 s for every video,
-# not to the video's own duration (quirk kept: it changes numbers for windows past the end of short videos).
-WINDOW_SNAPPING = {"hl": (2, 150), "charadesSTA": (1, 150)}
-
+from video_lights.utils.spans import span_cxw_to_xx
 
 def _round4(x: float) -> float:
     return float(f"{x:.4f}")
@@ -56,6 +51,9 @@ def valid_saliency(saliency_scores, video_mask):
 def snap_windows(rows, clip_length, max_ts):
     """Clamp windows to [0, max_ts] and round them to multiples of clip_length (half to even, in float32).
 
+    Quirk (reproduced): the authors clamp to a fixed max_ts (150 s, the spec's snap_max_ts) for every video, not to
+    the video's own duration; it changes numbers for windows past the end of short videos.
+
     Args:
         rows: list of [start, end, score].
     Returns:
@@ -75,7 +73,7 @@ def _enclosing_iou(a, b):
 
 
 def temporal_nms(rows, nms_thd, max_after_nms):
-    """Greedy temporal NMS as in the reference (moment_detr utils/temporal_nms.py).
+    """Greedy temporal NMS as the authors' (Moment-DETR's utils/temporal_nms.py).
 
     Args:
         rows: list of [start, end, score]; nms_thd: suppress overlaps above this; max_after_nms: keep at most this many.

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from video_lights.input_projection import PointwiseConv
+from video_lights.model.input_projection import PointwiseConv
 
 # Quirk (reproduced): the reference adds log(mask + 1e-45); in float32 1e-45 is the denormal 2**-149, so padded
 # clips get log(2**-149) = -103.2789 instead of -inf. Written as a constant so that flush-to-zero or a float16

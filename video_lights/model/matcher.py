@@ -3,7 +3,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from torch import nn
 
-from video_lights.span_utils import generalized_temporal_iou, span_cxw_to_xx
+from video_lights.utils.spans import generalized_temporal_iou, span_cxw_to_xx
 
 FOREGROUND = 0  # class index of "a moment"; 1 = background
 

@@ -15,14 +15,16 @@ from pathlib import PurePath
 
 import torch
 
-from video_lights.io_utils import atomic_open
+from video_lights.utils.cli import UserError
+from video_lights.utils.io import atomic_open
 
 ALLOWED_GLOBALS = [argparse.Namespace]
-_FEATURE_DIM_KEYS = {"input_vid_proj.0.LayerNorm.weight": "v_feat_dim",
-                     "input_txt_proj.0.LayerNorm.weight": "t_feat_dim"}
+# first LayerNorm of each input projection: its width is the model's input width (video: with tef if ctx_mode has it)
+_INPUT_WIDTH_KEYS = {"input_vid_proj.0.LayerNorm.weight": ("video", True),
+                     "input_txt_proj.0.LayerNorm.weight": ("text", False)}
 
 
-class CheckpointError(Exception):
+class CheckpointError(UserError):
     """A checkpoint file could not be read safely or does not fit the model."""
 
 
@@ -59,10 +61,12 @@ def _check_state_dict(state_dict, model, path):
     if not (missing or unexpected or mismatched):
         return
     lines = [f"{path}: checkpoint does not fit the model"]
-    for key, name in _FEATURE_DIM_KEYS.items():
+    for key, (what, tef) in _INPUT_WIDTH_KEYS.items():
         if key in mismatched:
-            lines.append(f"  checkpoint was trained with {name} {state_dict[key].shape[0]}, "
-                         f"model has {ours[key].shape[0]}")
+            width = state_dict[key].shape[0]
+            note = f" (v_feat_dim {width - 2} + 2 for tef)" if tef else ""
+            lines.append(f"  checkpoint was trained with a {width}-wide {what} input{note}, "
+                         f"the model has {ours[key].shape[0]}")
     if mismatched:
         lines.append("  shape mismatch: " + ", ".join(
             f"{k} checkpoint {tuple(state_dict[k].shape)} vs model {tuple(ours[k].shape)}" for k in mismatched))
@@ -77,33 +81,20 @@ def _check_state_dict(state_dict, model, path):
     raise CheckpointError("\n".join(lines))
 
 
-def load_checkpoint(path, model=None, map_location="cpu"):
-    """Read a checkpoint (ours or the authors') and load its weights strictly.
-
-    Args:
-        path: the .ckpt file.
-        model: the model to load into; None builds it with build_model(ckpt["opt"]) (on CPU, in train mode; the
-            criterion is not returned: build it with build_model(opt) if needed).
-        map_location: passed to torch.load.
-    Returns:
-        (model, ckpt): ckpt is the loaded dict ("opt" an argparse.Namespace; "optimizer", "lr_scheduler" and
-        "epoch" as saved, for --resume_all).
-    Raises:
-        CheckpointError: not a checkpoint file, a refused pickle, missing/unexpected keys or shape mismatches.
-    """
+def read_checkpoint(path, map_location="cpu") -> dict:
+    """Read a checkpoint file (ours or the authors') safely; CheckpointError if it is not one."""
     path = os.fspath(path)
     ckpt = _torch_load(path, map_location)
     if not isinstance(ckpt, dict) or not isinstance(ckpt.get("model"), dict):
         raise CheckpointError(f"{path}: not a VideoLights checkpoint (expected a dict with a 'model' state dict)")
-    if model is None:
-        opt = ckpt.get("opt")
-        if not isinstance(opt, argparse.Namespace):
-            raise CheckpointError(f"{path}: has no 'opt' namespace to rebuild the model from; pass model=")
-        from video_lights.model import build_model  # here to keep this module importable without the model
-        model, _ = build_model(opt)
+    return ckpt
+
+
+def load_weights(model, ckpt, path="checkpoint"):
+    """Load ckpt["model"] into model strictly; CheckpointError naming every missing / unexpected / misshapen key."""
     _check_state_dict(ckpt["model"], model, path)
     model.load_state_dict(ckpt["model"], strict=True)
-    return model, ckpt
+    return model
 
 
 def _plain(value, name):

@@ -18,6 +18,7 @@ class MultiheadAttention(nn.Module):
         self.dropout = dropout
         assert embed_dim % num_heads == 0 and self.vdim % num_heads == 0
         self.out_proj = nn.Linear(self.vdim, self.vdim)
+        nn.init.constant_(self.out_proj.bias, 0.0)  # as the authors' (conditional-DETR) attention
 
     def forward(self, query, key, value, key_padding_mask=None):
         """query (Lq, B, embed_dim), key (Lk, B, embed_dim), value (Lk, B, vdim), sequence-first;

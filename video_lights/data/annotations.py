@@ -2,18 +2,18 @@
 
 Every problem raises `DataError` (a ValueError) whose message names the file, the 1-based line and the field,
 e.g. `data/train.jsonl:17: field 'relevant_windows'[1] = [140, 160] is outside the video (duration 150 s)`.
-The command-line tools print the message without a traceback and exit with status 1.
+The command-line tools print the message as one `error: ...` line (video_lights.utils.cli).
 """
-import functools
 import json
 import math
-import sys
 from numbers import Integral, Real
 
 import numpy as np
 
+from video_lights.utils.cli import UserError
 
-class DataError(ValueError):
+
+class DataError(UserError, ValueError):
     """Malformed annotation or feature data; the message says where (file, line, field)."""
 
 
@@ -21,14 +21,11 @@ class MissingStoreError(DataError):
     """A feature folder or packed store does not exist (build_dataset adds what to download)."""
 
 
-# Annotation kinds: which fields must be present (with labels / without labels).
-LABEL_KINDS = ("hl", "sub_as_query", "tvsum")
-
-
-def read_jsonl(path):
+def read_jsonl(path, errors=None):
     """Read a JSON-lines file into a list of (lineno, row dict). Blank lines are skipped.
 
-    Raises DataError for a missing file, an unparsable line or a line that is not a JSON object.
+    Raises DataError for a missing file, an unparsable line or a line that is not a JSON object; with a list
+    `errors`, a bad line is appended there as a message and skipped instead (the check command reports them all).
     """
     rows = []
     try:
@@ -41,13 +38,19 @@ def read_jsonl(path):
                 continue
             try:
                 row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"{path}:{lineno}: not valid JSON ({e.msg} at column {e.colno})") from None
-            if not isinstance(row, dict):
-                raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
+                if not isinstance(row, dict):
+                    raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
+            except (json.JSONDecodeError, DataError) as e:
+                if isinstance(e, json.JSONDecodeError):
+                    e = DataError(f"{path}:{lineno}: not valid JSON ({e.msg} at column {e.colno})")
+                if errors is None:
+                    raise e from None
+                errors.append(str(e))
+                continue
             rows.append((lineno, row))
     if not rows:
-        raise DataError(f"{path}: the annotation file is empty")
+        raise DataError(f"{path}: the annotation file has no valid row" if errors else
+                        f"{path}: the annotation file is empty")
     return rows
 
 
@@ -60,7 +63,8 @@ def _is_int(x):
 
 
 def validate_row(row, where, kind, load_labels, clip_length=2, tol=1e-3):
-    """Check one annotation row. `where` = "file:line" prefix; kind in LABEL_KINDS. Raises DataError."""
+    """Check one annotation row. `where` = "file:line" prefix; kind: a label kind of data/specs.py. Raises
+    DataError."""
     def fail(field, msg, index=None):
         at = "" if index is None else f"[{index}]"
         raise DataError(f"{where}: field '{field}'{at} {msg}")
@@ -80,10 +84,10 @@ def validate_row(row, where, kind, load_labels, clip_length=2, tol=1e-3):
     if not load_labels:
         return
 
-    if kind == "tvsum":
+    if kind in ("tvsum", "youtube"):
         label = row.get("label")
         if label is None:
-            fail("label", "is missing (TVSum rows need the per-clip x 20 annotator scores)")
+            fail("label", "is missing (rows need per-clip scores: #clips x annotators)")
         try:
             arr = np.asarray(label, dtype=np.float64)
         except (TypeError, ValueError):
@@ -106,7 +110,7 @@ def validate_row(row, where, kind, load_labels, clip_length=2, tol=1e-3):
             fail("relevant_windows", f"= {list(w)} ends before it starts", i)
         if w[0] < -tol or w[1] > duration + tol:
             fail("relevant_windows", f"= {list(w)} is outside the video (duration {duration} s)", i)
-    if kind != "hl":
+    if kind != "qvhighlights":
         return
 
     for field in ("relevant_clip_ids", "saliency_scores"):
@@ -153,16 +157,3 @@ def missing_message(store_name, missing, total, what, show=5):
     more = "" if len(missing) <= show else ", ..."
     return (f"{store_name}: {len(missing)} of {total} {what} feature files are missing "
             f"(first: {first}{more})")
-
-
-def cli_guard(main):
-    """Decorator for command-line entry points: a DataError is printed as `error: <message>` on stderr (no
-    traceback) and the command returns exit status 1."""
-    @functools.wraps(main)
-    def wrapper(*args, **kwargs):
-        try:
-            return main(*args, **kwargs)
-        except DataError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 1
-    return wrapper

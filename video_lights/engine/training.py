@@ -1,0 +1,71 @@
+"""One epoch of training (the authors' train_epoch), with explicit device, precision and clipping."""
+import collections
+import sys
+
+import torch
+from tqdm import tqdm
+
+from video_lights.data import prepare_batch_inputs
+from video_lights.engine.precision import autocast_context
+from video_lights.utils.cli import UserError
+
+CHECKED_OUTPUTS = ("pred_logits", "pred_spans", "saliency_scores")
+
+
+class NonFiniteError(UserError):
+    """The model outputs or the training loss became NaN or infinite."""
+
+
+def check_finite_outputs(outputs, where):
+    """Raise NonFiniteError naming the outputs that hold NaN/inf (before the matcher, which cannot take them)."""
+    bad = [k for k in CHECKED_OUTPUTS if k in outputs and not torch.isfinite(outputs[k]).all()]
+    if bad:
+        raise NonFiniteError(f"model outputs are not finite ({', '.join(bad)}) {where}: the weights have diverged "
+                             f"or the checkpoint holds NaN/inf values (try a lower --lr and keep --grad_clip)")
+
+
+def train_one_epoch(model, criterion, loader, optimizer, device, epoch_i, amp=False, grad_clip=0.1, scaler=None,
+                    non_blocking=False, max_batches=None):
+    """Train for one epoch; returns {loss name: mean of its logged value over batches} (criterion.log_values).
+
+    Per batch: forward (autocast with amp), criterion(outputs, targets, epoch_i), weighted total, backward (scaled
+    with a GradScaler), total-norm clipping at grad_clip (<= 0: none), AdamW step. Raises NonFiniteError naming
+    the epoch, batch and outputs or loss terms that are not finite, before any parameter is updated with them.
+    max_batches: stop after this many batches (--debug runs one).
+    """
+    model.train()
+    criterion.train()
+    sums, n = collections.defaultdict(float), 0
+    bar = tqdm(loader, desc=f"Epoch {epoch_i + 1}", leave=False, disable=not sys.stderr.isatty())
+    for batch_idx, (_, batched) in enumerate(bar):
+        where = f"at epoch {epoch_i + 1} (epoch_i {epoch_i}), batch {batch_idx}"
+        model_inputs, targets = prepare_batch_inputs(batched, device, non_blocking=non_blocking)
+        with autocast_context(device, amp):
+            outputs = model(**model_inputs)
+            check_finite_outputs(outputs, where)
+            loss_dict = criterion(outputs, targets, epoch_i)
+        total = criterion.weighted_total(loss_dict)
+        if not torch.isfinite(total).all():
+            bad = sorted(k for k, v in loss_dict.items() if not torch.isfinite(v).all())
+            raise NonFiniteError(f"loss is {float(total.detach())} {where} (non-finite terms: "
+                                 f"{', '.join(bad) or 'the weighted sum'}); stopped before updating the weights")
+        optimizer.zero_grad()
+        if scaler is not None:
+            scaler.scale(total).backward()
+            scaler.unscale_(optimizer)
+        else:
+            total.backward()
+        if grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        if scaler is not None:
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
+        for k, v in criterion.log_values({k: v.detach() for k, v in loss_dict.items()}, total.detach()).items():
+            sums[k] += v
+        n += 1
+        bar.set_postfix(loss=f"{sums['loss_overall'] / n:.4f}")
+        if max_batches is not None and n >= max_batches:
+            break
+    return {k: v / max(n, 1) for k, v in sums.items()}
