@@ -5,7 +5,7 @@ setup(
     version="0.1.0",
     description="VideoLights: joint video moment retrieval and highlight detection (arXiv 2412.01558)",
     license="MIT",
-    python_requires=">=3.9",
+    python_requires=">=3.10",  # torch 2.13 needs 3.10
     packages=find_packages(include=["video_lights", "video_lights.*", "standalone_eval", "standalone_eval.*"]),
     package_data={"video_lights": ["scripts/**/*.sh"]},
     install_requires=[
@@ -16,6 +16,7 @@ setup(
         "tqdm>=4.64",
         "tensorboard>=2.12",
         "matplotlib>=3.7",
+        "pyyaml>=6.0",
     ],
     extras_require={"test": ["pytest>=7.0", "hypothesis>=6.0"]},
 )

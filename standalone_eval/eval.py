@@ -149,6 +149,9 @@ def write_json_atomic(path, obj) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)  # the usual mode of a new file, not mkstemp's 0600
         with os.fdopen(fd, "w") as f:
             f.write(json.dumps(obj, indent=4))
         os.replace(tmp, path)
@@ -157,8 +160,15 @@ def write_json_atomic(path, obj) -> None:
         raise
 
 
+class _Parser(argparse.ArgumentParser):
+    """Option errors as one `error: ...` line and exit status 2, like every other error of this command."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         description="Moments and Highlights evaluation: QVHighlights and Charades-STA (--gt_path "
                     "charades_sta_test_tvr_format.jsonl, windows only), TVSum (--tvsum). Reproduces the "
                     "VideoLights / CG-DETR evaluator exactly. Strict by default: a malformed submission (bad JSON, "
@@ -231,8 +241,8 @@ def main(argv=None) -> int:
         try:
             write_json_atomic(args.save_path, results)
         except OSError as e:
-            print(f"error: cannot write {args.save_path}: {e}", file=sys.stderr)
-            return 1
+            print(f"error: cannot write {args.save_path}: {e.strerror or e}", file=sys.stderr)
+            return 2
     return 0
 
 

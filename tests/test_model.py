@@ -133,8 +133,22 @@ def test_autocast_bfloat16_runs_and_keeps_float32_losses():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = model(**batch)
         losses = criterion(out, targets, 0)
-    total = sum(losses[k] * criterion.weight_dict[k] for k in losses if k in criterion.weight_dict)
+    total = criterion.weighted_total(losses)
     assert all(v.dtype == torch.float32 for v in losses.values())
     assert torch.isfinite(total).all()
     total.sum().backward()
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_initialisation_as_the_authors():
+    """Decoder attention output-projection biases and the last bbox_embed bias start at 0; weights are xavier."""
+    model = build_model(_opt())
+    decoder = model.transformer.decoder
+    for layer in decoder.layers:
+        for attn in (layer.self_attn, layer.cross_attn):
+            assert torch.count_nonzero(attn.out_proj.bias) == 0
+    last = decoder.bbox_embed.layers[-1]
+    assert torch.count_nonzero(last.bias) == 0 and torch.count_nonzero(last.weight) == last.weight.numel()
+    bound = (6 / sum(last.weight.shape)) ** 0.5  # xavier_uniform redraws the authors' zeroed weight
+    assert last.weight.abs().max() <= bound
+    assert torch.count_nonzero(model.span_embed.layers[-1].bias) > 0  # other biases keep PyTorch's default init

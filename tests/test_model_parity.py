@@ -168,7 +168,7 @@ def test_train_step_gradients_and_adamw_update(ref_fixture):
     losses = criterion(outputs, batch["targets"], 0)
     for k, v in step["loss_dict"].items():
         torch.testing.assert_close(losses[k], v, rtol=RTOL_LOSS, atol=0, msg=k)
-    total = sum(losses[k] * criterion.weight_dict[k] for k in losses if k in criterion.weight_dict)
+    total = criterion.weighted_total(losses)
     torch.testing.assert_close(total, step["weighted_total"], rtol=RTOL_LOSS, atol=0)
 
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=step["lr"],

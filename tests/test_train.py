@@ -88,7 +88,7 @@ def test_nan_loss_stops_with_epoch_and_batch_and_keeps_last_checkpoint(tiny_data
     monkeypatch.setattr(trainer_module, "build_criterion", build_with_nan)
     assert train_main(tiny_args(tiny_data, tmp_path, "--n_epoch", "3")) == 2
     msg = capsys.readouterr().err
-    assert msg.startswith("error: loss is nan") and msg.count("\n") == 1
+    assert msg.startswith("error: non-finite loss (nan)") and msg.count("\n") == 1
     assert "epoch 2" in msg and "batch 0" in msg and "loss_span" in msg and "last good checkpoint" in msg
     latest = torch.load(os.path.join(run_dir(tmp_path), "model_latest.ckpt"), weights_only=False)
     assert latest["epoch"] == 0

@@ -20,8 +20,8 @@ def check_finite_outputs(outputs, where):
     """Raise NonFiniteError naming the outputs that hold NaN/inf (before the matcher, which cannot take them)."""
     bad = [k for k in CHECKED_OUTPUTS if k in outputs and not torch.isfinite(outputs[k]).all()]
     if bad:
-        raise NonFiniteError(f"model outputs are not finite ({', '.join(bad)}) {where}: the weights have diverged "
-                             f"or the checkpoint holds NaN/inf values (try a lower --lr and keep --grad_clip)")
+        raise NonFiniteError(f"non-finite model outputs ({', '.join(bad)}) {where}: the weights have diverged or "
+                             f"hold NaN/inf values (when training: a lower --lr, and keep --grad_clip)")
 
 
 def train_one_epoch(model, criterion, loader, optimizer, device, epoch_i, amp=False, grad_clip=0.1, scaler=None,
@@ -47,8 +47,8 @@ def train_one_epoch(model, criterion, loader, optimizer, device, epoch_i, amp=Fa
         total = criterion.weighted_total(loss_dict)
         if not torch.isfinite(total).all():
             bad = sorted(k for k, v in loss_dict.items() if not torch.isfinite(v).all())
-            raise NonFiniteError(f"loss is {float(total.detach())} {where} (non-finite terms: "
-                                 f"{', '.join(bad) or 'the weighted sum'}); stopped before updating the weights")
+            raise NonFiniteError(f"non-finite loss ({float(total.detach())}) {where}, terms: "
+                                 f"{', '.join(bad) or 'the weighted sum'}; stopped before updating the weights")
         optimizer.zero_grad()
         if scaler is not None:
             scaler.scale(total).backward()

@@ -45,6 +45,8 @@ def command(main):
     def wrapper(*args, **kwargs):
         try:
             return main(*args, **kwargs)
+        except SystemExit as e:  # argparse (--help, option errors): its status, the message is already printed
+            return e.code
         except KeyboardInterrupt as e:
             detail = f": {e}" if str(e) else ""
             print(f"error: interrupted{detail}", file=sys.stderr)
