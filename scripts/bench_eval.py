@@ -6,7 +6,7 @@
 clock), "cpu" the process CPU time of both (less sensitive to other jobs on the machine); the best of
 --repeat runs is shown. The official evaluator takes 15-18 s per QVHighlights val file (1550 queries) on a 2-core
 machine (reference_submissions/README.md); the speed-up column compares the time per 1550-query file with
-the 15 s end of that anchor. --oracle also times the plain-Python spec implementation
+the 15 s end of that anchor. --oracle also times the plain-Python implementation of the official rules (standalone_eval/oracle.py)
 (standalone_eval/oracle.py, one run), a rough stand-in for the official code on this machine.
 """
 import argparse
@@ -43,7 +43,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data", help="the shared data folder")
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--oracle", action="store_true", help="also time the plain-Python spec implementation")
+    parser.add_argument("--oracle", action="store_true", help="also time the plain-Python oracle (standalone_eval/oracle.py)")
     args = parser.parse_args()
     warnings.simplefilter("ignore")  # the published files' one-clip-short saliency lists
 

@@ -16,17 +16,14 @@ import time
 import torch
 import torch.nn.functional as F
 
-from video_lights.model.videolights import build_model
+from video_lights.config import parse_args
+from video_lights.model import build_criterion, build_model, input_dims
 
-# video_lights/scripts/qvhl/train.sh (VideoLights-B): slowfast 2304 + CLIP 512 + BLIP-2 768 + tef 2; CLIP + BLIP-2 text
-QVHL_B = dict(
-    dset_name="hl", v_feat_dim=3586, t_feat_dim=1280, hidden_dim=256, nheads=8, dropout=0.1, input_dropout=0.5,
-    n_input_proj=2, bicmf_layers=1, enc_layers=3, dec_layers=3, dim_feedforward=1024, num_queries=10,
-    use_txt_pos=False, max_q_l=32, max_v_l=75, contrastive_hdim=64, contrastive_align_loss=True, mr_to_hd_loss=True,
-    hard_pos_neg_loss=True, aux_loss=True, span_loss_type="l1", clip_length=2, temperature=0.07, eos_coef=0.1,
-    set_cost_span=10, set_cost_giou=1, set_cost_class=4, span_loss_coef=10, giou_loss_coef=1, label_loss_coef=4,
-    lw_saliency=1.0, saliency_margin=0.2, contrastive_align_loss_coef=0.2, hard_pos_neg_loss_coef=10.0,
-    cos_sim_loss_coef=1.0, mr_to_hd_loss_coef=1.0, position_embedding="sine")
+
+def qvhl_b_opt(device, *extra):
+    """The options of video_lights/scripts/qvhl/train.sh (VideoLights-B, the qvhl preset): SlowFast 2304 + CLIP 512 +
+    BLIP-2 768 video (v_feat_dim 3584; the model adds the 2 tef dims: input width 3586), CLIP + BLIP-2 text 1280."""
+    return parse_args(["--preset", "qvhl", "--device", str(device), *extra])
 
 
 def make_batch(vid_lens, txt_lens, opt, device, seed=0):
@@ -35,8 +32,9 @@ def make_batch(vid_lens, txt_lens, opt, device, seed=0):
     B, Lv, Lq = len(vid_lens), max(vid_lens), max(txt_lens)
     vid_mask = (torch.arange(Lv)[None] < torch.tensor(vid_lens)[:, None]).float()
     txt_mask = (torch.arange(Lq)[None] < torch.tensor(txt_lens)[:, None]).float()
-    src_vid = F.normalize(torch.randn(B, Lv, opt.v_feat_dim, generator=g), dim=-1) * vid_mask[..., None]
-    src_txt = F.normalize(torch.randn(B, Lq, opt.t_feat_dim, generator=g), dim=-1) * txt_mask[..., None]
+    v_dim, t_dim = input_dims(opt)
+    src_vid = F.normalize(torch.randn(B, Lv, v_dim, generator=g), dim=-1) * vid_mask[..., None]
+    src_txt = F.normalize(torch.randn(B, Lq, t_dim, generator=g), dim=-1) * txt_mask[..., None]
     labels = torch.zeros(B, Lv)
     spans, pos, neg = [], [], []
     for b, n in enumerate(vid_lens):
@@ -69,10 +67,11 @@ def timeit(fn, device, warmup, iters):
 
 
 def bench(args, device):
-    opt = argparse.Namespace(**QVHL_B)
+    opt = qvhl_b_opt(device)
     torch.manual_seed(0)
-    model, criterion = build_model(opt)
+    model, criterion = build_model(opt), build_criterion(opt)
     model.to(device)
+    criterion.to(device)
     # QVHL-like padding: almost every video has 75 clips, queries 8..32 tokens
     g = torch.Generator().manual_seed(1)
     vid_lens = [75] * args.bsz
@@ -85,8 +84,7 @@ def bench(args, device):
 
     def fwd():
         with autocast:
-            losses = criterion(model(**inputs), targets, 0)
-            return sum(losses[k] * criterion.weight_dict[k] for k in losses if k in criterion.weight_dict).sum()
+            return criterion.weighted_total(criterion(model(**inputs), targets, 0))
 
     def fwd_bwd():
         model.zero_grad(set_to_none=True)
@@ -104,7 +102,7 @@ def bench(args, device):
              ("eval-fwd (loss outputs)", timeit(lambda: eval_fwd(True), device, args.warmup, args.iters))]
     precision = f"autocast {dtype}".replace("torch.", "") if args.amp else "fp32"
     print(f"device {device} ({torch.get_num_threads()} threads), batch {args.bsz}, Lv 75, Lq <= 32, "
-          f"v_feat 3586, t_feat 1280, {precision}, median of {args.iters}")
+          f"v_feat {input_dims(opt)[0]}, t_feat {input_dims(opt)[1]}, {precision}, median of {args.iters}")
     print("| step | ms |\n|---|---|")
     for name, ms in rows:
         print(f"| {name} | {ms:.1f} |")
@@ -118,10 +116,10 @@ def mask_effect(args, device):
     rows = [json.loads(line) for line in open(args.val_jsonl)]
     vid_all = [min(75, int(r["duration"]) // 2) for r in rows]
     txt_all = [min(32, len(r["query"].split()) + 2) for r in rows]
-    opt = argparse.Namespace(**QVHL_B)
+    opt = qvhl_b_opt(device)
     torch.manual_seed(0)
-    quirk, _ = build_model(opt)
-    fixed, _ = build_model(argparse.Namespace(**QVHL_B, fix_bicmf_mask=True))
+    quirk = build_model(opt)
+    fixed = build_model(qvhl_b_opt(device, "--fix_bicmf_mask"))
     fixed.load_state_dict(quirk.state_dict())
     quirk.to(device).eval()
     fixed.to(device).eval()

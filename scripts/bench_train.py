@@ -19,8 +19,8 @@ from torch.utils.data import DataLoader
 from video_lights.config import parse_args
 from video_lights.data import build_dataset, prepare_batch_inputs, start_end_collate
 from video_lights.data.synthetic import generate
-from video_lights.inference import autocast_context
-from video_lights.model.videolights import build_model
+from video_lights.engine.precision import autocast_context, grad_scaler
+from video_lights.model import build_criterion, build_model
 
 QVHL_TRAIN_QUERIES = 7218
 
@@ -31,11 +31,11 @@ def time_iterations(opt, iters, warmup):
     dataset = build_dataset(opt, opt.train_path)
     loader = DataLoader(dataset, batch_size=opt.bsz, shuffle=True, collate_fn=start_end_collate,
                         num_workers=opt.num_workers, drop_last=True, persistent_workers=opt.num_workers > 0)
-    model, criterion = build_model(opt)
+    model, criterion = build_model(opt), build_criterion(opt)
     model.to(opt.device).train()
-    criterion.to(opt.device)
+    criterion.to(opt.device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=opt.lr, weight_decay=opt.wd)
-    scaler = torch.amp.GradScaler("cuda") if opt.amp and opt.device.type == "cuda" else None
+    scaler = grad_scaler(opt.device, opt.amp)
     compute = data = 0.0
     done = 0
     while done < warmup + iters:
@@ -45,12 +45,13 @@ def time_iterations(opt, iters, warmup):
             t0 = time.perf_counter()
             with autocast_context(opt.device, opt.amp):
                 losses = criterion(model(**inputs), targets, 0)
-                total = sum(losses[k] * criterion.weight_dict[k] for k in losses if k in criterion.weight_dict)
+            total = criterion.weighted_total(losses)
             optimizer.zero_grad()
             (scaler.scale(total) if scaler else total).backward()
             if scaler:
                 scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), opt.grad_clip)
+            if opt.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), opt.grad_clip)
             scaler.step(optimizer) if scaler else optimizer.step()
             if scaler:
                 scaler.update()

@@ -17,7 +17,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from video_lights.utils.io import load_json, load_jsonl  # noqa: E402
+from video_lights.data.annotations import read_jsonl  # noqa: E402
+from video_lights.utils.io import load_json  # noqa: E402
 
 
 def untrained_metrics(eval_log):
@@ -72,8 +73,8 @@ def main(argv=None):
     for k in after:
         print(f"{k:<24}{before.get(k, float('nan')):>11.2f}{after[k]:>10.2f}")
 
-    gt = {r["qid"]: r for r in load_jsonl(args.gt_path)}
-    preds = {r["qid"]: r for r in load_jsonl(os.path.join(args.run_dir, "hl_val_submission.jsonl"))}
+    gt = {r["qid"]: r for _, r in read_jsonl(args.gt_path)}
+    preds = {r["qid"]: r for _, r in read_jsonl(os.path.join(args.run_dir, "hl_val_submission.jsonl"))}
     qid = args.qid if args.qid is not None else next(q for q, r in gt.items() if len(r["relevant_windows"]) > 1)
     if qid not in gt or qid not in preds:
         sys.exit(f"error: qid {qid} is not in {args.gt_path} and the submission")

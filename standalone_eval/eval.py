@@ -1,7 +1,8 @@
 """Standalone evaluator: QVHighlights / Charades-STA moment retrieval + highlight detection, and TVSum.
 
-Reproduces the VideoLights / CG-DETR evaluator number for number (spec/evaluation.md), strict about
-malformed submissions by default (see standalone_eval/submission.py), numpy only.
+Reproduces the VideoLights / CG-DETR evaluator (the authors' standalone_eval/eval.py and utils.py) number for
+number (docs/fidelity.md, 'Evaluation'), strict about malformed submissions by default (see
+standalone_eval/submission.py), numpy only.
 
     python standalone_eval/eval.py --submission_path P --gt_path G --save_path OUT.json [--not_verbose]
     python standalone_eval/eval.py --submission_zip sub.zip --gt_dir DIR --save_path OUT.json
@@ -38,7 +39,7 @@ PAPER_COLUMNS = {"R1@0.5": "MR-full-R1@0.5", "R1@0.7": "MR-full-R1@0.7", "mAP@0.
 
 def eval_submission(submission: list, ground_truth: list, verbose: bool = True, match_number: bool = True,
                     compat: bool = False) -> dict:
-    """Score a QVHighlights or Charades-STA submission (spec §1-4).
+    """Score a QVHighlights or Charades-STA submission, as the authors' standalone_eval/eval.py `eval_submission`.
 
     Args:
         submission: rows {"qid", "pred_relevant_windows": [[start, end, score], ...] (listed by descending

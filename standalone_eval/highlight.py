@@ -1,4 +1,5 @@
-"""Highlight detection metrics on QVHighlights (spec §3): HL-mAP and HL-Hit1 at Fair / Good / VeryGood.
+"""Highlight detection metrics on QVHighlights (the authors' standalone_eval/eval.py `eval_highlight`): HL-mAP
+and HL-Hit1 at Fair / Good / VeryGood.
 
 Queries are padded to the longest video and handled as one [Q, N] batch; the 3 raters x 3 label thresholds
 are 9 label columns ranked by the same predicted scores.
@@ -27,7 +28,7 @@ def gt_rater_scores(gt_rows: list) -> tuple:
 
 
 def tie_aware_ap(pred: np.ndarray, labels: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Interpolated AP over distinct scores, as get_ap + scikit-learn's precision_recall_curve (spec §3.2).
+    """Interpolated AP over distinct scores, as the authors' utils.py `get_ap` (scikit-learn's precision_recall_curve).
 
     Each distinct predicted score is one point of the precision/recall curve ("score >= threshold"); a
     point's precision is replaced by the best precision at any recall >= its recall, and the AP is the
@@ -68,7 +69,9 @@ def tie_aware_ap(pred: np.ndarray, labels: np.ndarray, valid: np.ndarray) -> np.
 
 
 def fit_length(scores: list, n: np.ndarray) -> tuple:
-    """Predicted scores fitted to N clips: truncated, or zero-padded (spec §3.2): ([Q, max N], valid [Q, max N])."""
+    """Predicted scores fitted to N clips: truncated, or zero-padded (eval.py `compute_ap_from_tuple`).
+
+    Returns ([Q, max N] scores, valid [Q, max N])."""
     valid = np.arange(n.max()) < n[:, None]
     fitted = np.zeros(valid.shape)
     for i, s in enumerate(scores):

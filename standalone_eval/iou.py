@@ -1,7 +1,8 @@
 """Temporal IoU of (start, end) windows in seconds, numpy only.
 
-Two formulas, both reproduced operation for operation from the official evaluator (spec §2.1), because
-they differ on malformed windows:
+Two formulas, both reproduced operation for operation from the authors' standalone_eval/utils.py
+(`compute_temporal_iou_batch_cross`, `compute_temporal_iou_batch_paired`), because they differ on malformed
+windows:
 
 * ``cross_iou``: intersection / (len1 + len2 - intersection). Used to match predictions in mAP and to pick
   the reference GT window in R1. It is NaN when the union is 0 (an inverted prediction whose negative
@@ -17,7 +18,7 @@ def cross_iou(spans1: np.ndarray, spans2: np.ndarray) -> np.ndarray:
     Args:
         spans1: [..., N, 2] (start, end); spans2: [..., M, 2] (start, end), float64.
     Returns:
-        [..., N, M] float64; NaN where the union is 0 (the official "NaN IoU" bug, spec §2.3).
+        [..., N, M] float64; NaN where the union is 0 (the official "NaN IoU" bug, docs/fidelity.md, 'Evaluation').
     """
     areas1 = spans1[..., 1] - spans1[..., 0]  # [..., N]
     areas2 = spans2[..., 1] - spans2[..., 0]  # [..., M]

@@ -1,4 +1,5 @@
-"""Moment retrieval metrics (spec §2): length buckets, mAP@[0.5:0.95], R1@[0.3:0.95] and mIoU.
+"""Moment retrieval metrics (the authors' standalone_eval/eval.py `eval_moment_retrieval`): length buckets,
+mAP@[0.5:0.95], R1@[0.3:0.95] and mIoU.
 
 Everything is batched over queries: predictions are packed into [Q, P, 3] arrays and GT windows into
 [Q, G, 2] arrays, padded and masked. The only Python loop left is the greedy matching over the P <= 10
@@ -12,14 +13,15 @@ import numpy as np
 from standalone_eval.iou import cross_iou, paired_iou
 from standalone_eval.rounding import percent
 
-MAX_PRED_WINDOWS = 10  # only the first 10 windows as listed are scored (spec §2.3)
+MAX_PRED_WINDOWS = 10  # only the first 10 windows as listed are scored (eval.py `compute_mr_ap`)
 # Thresholds are linspace snapped to 2 decimals; their str() is the output key ("0.5", "0.55", ...).
 AP_THRESHOLDS = [float(f"{t:.2f}") for t in np.linspace(0.5, 0.95, 10)]
 R1_THRESHOLDS = [float(f"{t:.2f}") for t in np.linspace(0.3, 0.95, 14)]
-# GT-window length buckets, open on the left, closed on the right (spec §2.2). "full" is not filtered.
+# GT-window length buckets, open on the left, closed on the right (eval.py `get_data_by_range`). "full" is not
+# filtered.
 LENGTH_BUCKETS = {"short": (0, 10), "middle": (10, 30), "long": (30, 150), "full": (0, 150)}
 # VideoLights/CG-DETR write this for an empty bucket instead of crashing: 19 raw linspace keys + "average",
-# the same dict for MR-mAP and MR-R1, and no MR-mIoU (spec §2.2).
+# the same dict for MR-mAP and MR-R1, and no MR-mIoU (the authors' eval.py `eval_moment_retrieval`).
 EMPTY_BUCKET_KEYS = [str(float(t)) for t in np.linspace(0.5, 0.95, 19)] + ["average"]
 
 
@@ -64,7 +66,8 @@ def pack_gt_windows(qids: list, gt_by_qid: dict) -> np.ndarray:
 
 
 def greedy_match(iou: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
-    """The official greedy assignment (spec §2.3 step 2), for all queries and thresholds at once.
+    """The official greedy assignment (the authors' standalone_eval/utils.py `compute_average_precision_detection`),
+    for all queries and thresholds at once.
 
     The official code walks each prediction's GT windows in `argsort(iou)[::-1]` order: descending IoU,
     NaN first, ties to the higher GT index (numpy's argsort is stable on such short rows). It stops at the
@@ -93,7 +96,8 @@ def greedy_match(iou: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
 
 
 def voc_ap(tp: np.ndarray, count: np.ndarray, n_gt: np.ndarray) -> np.ndarray:
-    """ActivityNet/VOC all-points interpolated AP of each query and threshold (spec §2.3 steps 3-4).
+    """ActivityNet/VOC all-points interpolated AP of each query and threshold (the authors' utils.py
+    `compute_average_precision_detection` and `interpolated_precision_recall`).
 
     Args:
         tp: [Q, T, P] bool, in score order; positions >= count[q] are padding.
@@ -128,7 +132,7 @@ def mr_ap(preds: Predictions, gt: np.ndarray, gt_mask: np.ndarray) -> np.ndarray
 
 
 def top1_iou(top1: np.ndarray, gt: np.ndarray, gt_mask: np.ndarray) -> np.ndarray:
-    """Paired IoU of each query's first listed window with its reference GT window (spec §2.4): [Q].
+    """Paired IoU of each query's first listed window with its reference GT window (eval.py `compute_mr_r1`): [Q].
 
     The reference is the bucket's GT window of highest cross IoU with it; the first index wins ties and NaN.
     """

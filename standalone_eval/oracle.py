@@ -1,4 +1,5 @@
-"""A plain-Python implementation written directly from spec/evaluation.md, one query at a time.
+"""A plain-Python implementation of the official evaluator's rules (docs/fidelity.md, 'Evaluation'), one query
+at a time.
 
 It is the test oracle for the vectorised evaluator (tests/test_eval_properties.py) and the slow baseline of
 scripts/bench_eval.py. It implements the official (compat) semantics for submissions that the official
@@ -22,21 +23,22 @@ def percent(fraction: float) -> float:
 
 
 def cross_iou(a, b) -> float:
-    """intersection / (len a + len b - intersection); NaN when that union is 0 (spec §2.1)."""
+    """intersection / (len a + len b - intersection); NaN when that union is 0 (`compute_temporal_iou_batch_cross`)."""
     inter = max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
     union = (a[1] - a[0]) + (b[1] - b[0]) - inter
     return inter / union if union != 0 else math.nan
 
 
 def paired_iou(a, b) -> float:
-    """intersection / hull; 0 when the hull is 0 (spec §2.1)."""
+    """intersection / hull; 0 when the hull is 0 (the authors' utils.py `compute_temporal_iou_batch_paired`)."""
     inter = max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
     hull = max(a[1], b[1]) - min(a[0], b[0])
     return inter / hull if hull != 0 else 0.0
 
 
 def greedy_tp(preds: list, gts: list, threshold: float) -> list:
-    """True-positive flags of the predictions (already in score order) at one threshold (spec §2.3 step 2).
+    """True-positive flags of the predictions (already in score order) at one threshold (the authors' utils.py
+    `compute_average_precision_detection`).
 
     GT windows are visited by descending IoU, NaN first, ties to the higher index (the official
     argsort()[::-1]). Below the threshold: stop, false positive. Taken: try the next one.
@@ -60,7 +62,7 @@ def greedy_tp(preds: list, gts: list, threshold: float) -> list:
 
 
 def voc_ap(flags: list, n_gt: int) -> float:
-    """All-points interpolated AP of a ranked list of true/false positives (spec §2.3 step 4)."""
+    """All-points interpolated AP of a ranked list of true/false positives (`interpolated_precision_recall`)."""
     precision, recall, tp = [], [], 0
     for k, hit in enumerate(flags, 1):
         tp += hit
@@ -87,7 +89,7 @@ def top1_iou(window, gts: list) -> float:
 
 
 def tie_aware_ap(pred: list, labels: list) -> float:
-    """get_ap + precision_recall_curve (spec §3.2): one point per distinct score, interpolated precision
+    """The authors' utils.py `get_ap` + precision_recall_curve: one point per distinct score, interpolated precision
     averaged over the distinct recall levels > 0; all-negative labels give 0, all-positive 1."""
     if all(x == 0 for x in labels):
         return 0.0
@@ -163,7 +165,8 @@ def _linspace(start: float, stop: float, num: int) -> list:
 
 
 def tvsum_ap(pred: list, label: list) -> list:
-    """Top-5 trapezoid AP of one video for each annotator (spec §5); equal scores rank in clip order."""
+    """Top-5 trapezoid AP of one video for each annotator (the authors' `compute_hl_results`); equal scores rank in
+    clip order."""
     n = len(label)
     pred = pred[:n]
     ranked = sorted(range(len(pred)), key=lambda i: -pred[i])[:5]

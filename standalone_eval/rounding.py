@@ -1,4 +1,5 @@
-"""The official number format (spec "Conventions"): percent scale, two decimals, rounded once at the end."""
+"""The official number format (the authors' standalone_eval/eval.py, `float(f"{100 * v:.2f}")`): percent scale,
+two decimals, rounded once at the end."""
 
 
 def percent(fraction) -> float:

@@ -1,4 +1,4 @@
-"""Reading JSON-lines files and checking a submission before it is scored (issue 5, spec §1).
+"""Reading JSON-lines files and checking a submission before it is scored (docs/fidelity.md, 'Evaluation').
 
 Strict (default): a submission that the official evaluator would crash on, or would score silently but
 wrongly, raises ``SubmissionError`` with one message naming the problem and the first offending lines

@@ -1,4 +1,4 @@
-"""TVSum top-5 mAP per domain (spec §5, the UMT protocol VideoLights's `compute_hl_results` follows).
+"""TVSum top-5 mAP per domain (the authors' video_lights/inference.py `compute_hl_results`, UMT's protocol).
 
 Ranking ties: the reference ranks clips with torch.argsort(descending=True), which is not stable, so its
 numbers depend on torch's CPU sort when predicted scores tie. This numpy-only scorer breaks ties

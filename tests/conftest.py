@@ -42,3 +42,15 @@ def tiny_opt(*flags, **overrides):
     for k, v in overrides.items():
         setattr(opt, k, v)
     return opt
+
+
+# The tiny model of the end-to-end tests (a run of a few epochs on a generated dataset takes seconds).
+TINY_MODEL = ["--hidden_dim", "32", "--dim_feedforward", "64", "--nheads", "4", "--enc_layers", "1",
+              "--dec_layers", "2", "--bicmf_layers", "1", "--num_queries", "5", "--contrastive_hdim", "16"]
+
+
+def synthetic_run_args(data_root, results_root, *extra):
+    """Command-line arguments of a tiny training run on a generated synthetic dataset; extra flags win."""
+    return ["--preset", "synthetic", "--feat_root", str(data_root), "--results_root", str(results_root),
+            "--exp_id", "t", "--device", "cpu", "--num_workers", "0", "--bsz", "8", "--eval_bsz", "8",
+            "--seed", "7", *TINY_MODEL, *extra]

@@ -1,4 +1,5 @@
-"""BiCMF attention-mask tiling (reference-architecture.md §1.4a) against a direct implementation of the rule:
+"""BiCMF attention-mask tiling (the authors' video_lights/transformer.py `BiCMFLayer`; docs/fidelity.md, 'Model')
+against a direct implementation of the rule:
 head h of sample b receives the (padded query x padded key) mask of sample (b * H + h) mod B."""
 import math
 
@@ -16,7 +17,7 @@ def _padding(lengths, max_len):
 
 
 def _direct_attention(attn, q, k, v, pad_q, pad_k, fix):
-    """Per-(sample, head) attention written out, with the mask chosen by the spec's rule. Sequence-first."""
+    """Per-(sample, head) attention written out, with the mask chosen by the reference's rule. Sequence-first."""
     Lq, B, _ = q.shape
     hd = D // H
     w, b = attn.in_proj_weight, attn.in_proj_bias
@@ -33,7 +34,7 @@ def _direct_attention(attn, q, k, v, pad_q, pad_k, fix):
 
 
 def _direct_bicmf(layer, src, pad, pos, Lv, fix):
-    """reference-architecture.md §1.4a in eval mode, term by term."""
+    """The authors' `BiCMFLayer` forward (post-norm path) in eval mode, term by term."""
     vid, txt = src[1:Lv + 1], src[Lv + 1:]
     vid_p, txt_p = (src + pos)[1:Lv + 1], (src + pos)[Lv + 1:]
     pad_v, pad_t = pad[:, 1:Lv + 1], pad[:, Lv + 1:]

@@ -1,4 +1,5 @@
-"""Loss terms against literal (looped) versions of reference-architecture.md §2, on random batches."""
+"""Loss terms against literal (looped) versions of the authors' video_lights/model.py `SetCriterion` (and
+docs/fidelity.md, 'Losses'), on random batches."""
 import argparse
 
 import pytest

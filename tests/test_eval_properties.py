@@ -1,4 +1,4 @@
-"""Property tests (issue 4): the vectorised IoU / AP code against the plain-Python spec implementation in
+"""Property tests: the vectorised IoU / AP code against the plain-Python implementation of the official rules in
 standalone_eval/oracle.py, on small random inputs full of ties, inverted windows and padding."""
 import math
 
@@ -113,7 +113,8 @@ def test_tvsum_top5_ap_matches_spec(video):
 
 @pytest.mark.parametrize("hits,ap", [([1, 0, 0, 0, 0], 1.0), ([0, 1, 0, 0, 0], 0.25), ([0, 0, 0, 0, 1], 0.1)])
 def test_tvsum_trapezoid_examples(hits, ap):
-    """Spec §5: one annotator whose top-5 labels are `hits` (positive = above the lower median 1)."""
+    """The authors' `compute_hl_results` trapezoid AP: one annotator whose top-5 labels are `hits` (positive = above
+    the lower median 1)."""
     label = np.array([[1.0 + 4 * h] for h in hits] + [[1.0]] * 6)  # 11 clips, median 1
     pred = np.arange(11, 0, -1, dtype=float)  # rank in clip order
     assert top5_ap(pred, label)[0] == pytest.approx(ap)
@@ -138,7 +139,7 @@ full_query = st.tuples(st.lists(st.tuples(grid, grid, score).map(list), min_size
 @given(st.lists(full_query, min_size=1, max_size=6))
 def test_whole_evaluation_matches_spec(qs):
     """eval_submission (compat, so inverted windows, duplicates and any saliency length are in play) against
-    the spec implementation, on every key. Values may differ by one rounding step (0.01) because the two
+    the plain-Python oracle, on every key. Values may differ by one rounding step (0.01) because the two
     add floats in different orders; in practice they are equal."""
     gt = qvh_gt([g for _, g, _, _ in qs])
     sub = []

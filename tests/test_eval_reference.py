@@ -1,4 +1,4 @@
-"""Exactness (issue 4): every key of every reference submission's metrics.json, bit for bit."""
+"""Exactness: every key of every reference submission's metrics.json, bit for bit."""
 import json
 import warnings
 
@@ -65,9 +65,10 @@ def test_published_test_numbers(load):
 
 
 def test_swapped_gt_windows(load):
-    """Spec §2.3 NaN bug: an inverted window of a GT window's length has NaN cross IoU, which the official
-    evaluator counts as a match at every threshold. A file of exactly swapped GT windows therefore gets the
-    same mAP as the GT itself under --compat while every R1 / mIoU is 0; strict mode refuses it."""
+    """The official NaN-IoU bug (docs/fidelity.md, 'Evaluation'): an inverted window of a GT window's length
+    has NaN cross IoU, which the official evaluator counts as a match at every threshold. A file of exactly
+    swapped GT windows therefore gets the same mAP as the GT itself under --compat while every R1 / mIoU is 0;
+    strict mode refuses it."""
     from standalone_eval.submission import SubmissionError
     gt = load("qvhighlights/highlight_val_release.jsonl")
     swapped = [{"qid": r["qid"], "pred_relevant_windows": [[e, s, 1.0] for s, e in r["relevant_windows"]]}
@@ -82,7 +83,8 @@ def test_swapped_gt_windows(load):
 
 
 def test_oracle_upper_bound(load):
-    """Spec §2.3: the GT itself (first 10 windows) scores 99.76 on val, since a few queries have > 10 windows."""
+    """The GT itself (first 10 windows) scores 99.76 on val, since a few queries have > 10 windows and the authors'
+    eval.py `compute_mr_ap` scores 10 predictions per query."""
     gt = load("qvhighlights/highlight_val_release.jsonl")
     oracle_sub = [{"qid": r["qid"], "pred_relevant_windows": [w + [1.0] for w in r["relevant_windows"]][:10]}
                   for r in gt]
@@ -90,7 +92,8 @@ def test_oracle_upper_bound(load):
 
 
 def test_charades_empty_long_bucket(load):
-    """Spec §2.2: no Charades-STA test window is longer than 30 s, so "long" is the zero-filled placeholder:
+    """No Charades-STA test window is longer than 30 s, so "long" is the authors' `eval_moment_retrieval`
+    zero-filled placeholder:
     19 raw linspace keys + "average", the same dict for MR-mAP and MR-R1, no MR-mIoU."""
     from standalone_eval import oracle
     gt = load("charades_sta/charades_sta_test_tvr_format.jsonl")

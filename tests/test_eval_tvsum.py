@@ -1,4 +1,5 @@
-"""TVSum top-5 mAP per domain (spec §5) on the real val file, the importable function and the CLI."""
+"""TVSum top-5 mAP per domain (docs/fidelity.md, 'Evaluation') on the real val file, the importable function and
+the CLI."""
 import json
 
 import numpy as np
@@ -20,7 +21,8 @@ def annotator_mean(gt):
 
 
 def test_annotator_mean_reference_value(tvsum_val):
-    """Spec §5: predicting the mean of the 20 annotators averages 84.35 over the 10 domains."""
+    """Predicting the mean of the 20 annotators averages 84.35 over the 10 domains, as the authors'
+    `compute_hl_results` scores it."""
     result = eval_tvsum(annotator_mean(tvsum_val), tvsum_val)
     domains = sorted({r["domain"] for r in tvsum_val})
     assert list(result) == ["brief"] + domains
@@ -39,7 +41,7 @@ def test_one_domain_is_videolights_brief(tvsum_val):
 def test_random_predictions_score_near_chance(tvsum_val):
     rng = np.random.default_rng(0)
     sub = [{"qid": r["qid"], "pred_saliency_scores": rng.random(len(r["label"])).tolist()} for r in tvsum_val]
-    assert 0.30 < eval_tvsum(sub, tvsum_val)["brief"]["mAP"] < 0.45  # spec: random is about 36-41
+    assert 0.30 < eval_tvsum(sub, tvsum_val)["brief"]["mAP"] < 0.45  # random scores get about 36-41
 
 
 def test_strict_length_and_compat(tvsum_val):

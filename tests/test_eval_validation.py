@@ -1,4 +1,4 @@
-"""Strict by default (issue 5): every malformed case gets one message, exit code 2 and no output file;
+"""Strict by default (docs/fidelity.md, 'Evaluation'): every malformed case gets one message, exit code 2 and no output file;
 scoreable oddities get a warning; --compat scores what the official evaluator scores."""
 import copy
 import json

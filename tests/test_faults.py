@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import TINY_MODEL, synthetic_run_args
 from video_lights import load_checkpoint
 from video_lights.config import parse_args
 from video_lights.data.check import main as check_main
@@ -25,8 +26,6 @@ from video_lights.model import checkpoint as checkpoint_module
 from video_lights.train import main as train_main
 from video_lights.utils.io import atomic_open, save_json
 
-TINY = ["--hidden_dim", "32", "--dim_feedforward", "64", "--nheads", "4", "--enc_layers", "1", "--dec_layers", "2",
-        "--bicmf_layers", "1", "--num_queries", "5", "--contrastive_hdim", "16"]
 
 
 @pytest.fixture(scope="module")
@@ -36,9 +35,7 @@ def data(tmp_path_factory):
     return root
 
 
-def args(data, results, *extra):
-    return ["--preset", "synthetic", "--feat_root", str(data), "--results_root", str(results), "--exp_id", "f",
-            "--device", "cpu", "--num_workers", "0", "--bsz", "8", "--eval_bsz", "8", "--seed", "3", *TINY, *extra]
+args = synthetic_run_args
 
 
 def only_run(results):
@@ -242,7 +239,7 @@ def test_tvsum_style_run_without_periodic_checkpoints_keeps_latest(tmp_path, sha
     assert train_main(["--preset", "tvsum", "--feat_root", str(feats), "--train_path", str(tmp_path / "train.jsonl"),
                        "--eval_path", "", "--v_feat_dim", "16", "--t_feat_dim", "8", "--results_root",
                        str(tmp_path / "res"), "--device", "cpu", "--num_workers", "0", "--n_epoch", "2",
-                       "--eval_epoch", "2", *TINY]) == 0
+                       "--eval_epoch", "2", *TINY_MODEL]) == 0
     run = only_run(tmp_path / "res")
     assert os.path.basename(run).startswith("tvsum-") and load_checkpoint(os.path.join(run, "model_latest.ckpt"))
     assert not glob.glob(os.path.join(run, "model_e*.ckpt"))

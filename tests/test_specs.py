@@ -6,6 +6,7 @@ import os
 import numpy as np
 import pytest
 
+from conftest import TINY_MODEL
 from video_lights.data import REGISTRY, DataError, load_spec
 from video_lights.data.specs import MR_SELECTION, QVHL_SELECTION
 
@@ -59,8 +60,6 @@ def test_spec_file_forms(tmp_path):
 
 
 # ---- a new dataset from a spec file alone ------------------------------------------------------------------
-TINY = ["--hidden_dim", "32", "--dim_feedforward", "64", "--nheads", "4", "--enc_layers", "1", "--dec_layers", "2",
-        "--bicmf_layers", "1", "--num_queries", "5", "--contrastive_hdim", "16"]
 
 
 def _own_dataset(root, rng):
@@ -98,7 +97,7 @@ def test_new_dataset_trains_one_epoch_from_a_spec_file(tmp_path):
     assert check_main(flags + ["--no_progress"]) == 0
     assert train_main(flags + ["--results_root", str(tmp_path / "res"), "--n_epoch", "1", "--eval_epoch", "1",
                                "--bsz", "4", "--ctx_mode", "video_tef", "--contrastive_align_loss",
-                               "--mr_to_hd_loss", "--hard_pos_neg_loss", *TINY]) == 0
+                               "--mr_to_hd_loss", "--hard_pos_neg_loss", *TINY_MODEL]) == 0
     (run,) = [os.path.join(tmp_path / "res", d) for d in os.listdir(tmp_path / "res")]
     assert os.path.basename(run).startswith("kitchen-video_tef-")
     opt = json.load(open(os.path.join(run, "opt.json")))

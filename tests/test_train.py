@@ -7,6 +7,7 @@ import sys
 import pytest
 import torch
 
+from conftest import TINY_MODEL, synthetic_run_args
 from video_lights.config import parse_args
 from video_lights.data.synthetic import generate
 from video_lights.engine import trainer as trainer_module
@@ -14,8 +15,6 @@ from video_lights.engine.trainer import train
 from video_lights.inference import main as inference_main
 from video_lights.train import main as train_main
 
-TINY_MODEL = ["--hidden_dim", "32", "--dim_feedforward", "64", "--nheads", "4", "--enc_layers", "1",
-              "--dec_layers", "2", "--bicmf_layers", "1", "--num_queries", "5", "--contrastive_hdim", "16"]
 
 
 @pytest.fixture(scope="module")
@@ -26,9 +25,7 @@ def tiny_data(tmp_path_factory):
 
 
 def tiny_args(data_root, results_root, *extra):
-    return ["--preset", "synthetic", "--feat_root", str(data_root), "--results_root", str(results_root),
-            "--exp_id", "t", "--device", "cpu", "--num_workers", "0", "--bsz", "8", "--eval_bsz", "8",
-            "--eval_epoch", "1", "--seed", "7", *TINY_MODEL, *extra]
+    return synthetic_run_args(data_root, results_root, "--eval_epoch", "1", *extra)
 
 
 def run_dir(results_root):
