@@ -18,5 +18,9 @@ setup(
         "matplotlib>=3.7",
         "pyyaml>=6.0",
     ],
-    extras_require={"test": ["pytest>=7.0", "hypothesis>=6.0"]},
+    extras_require={
+        "test": ["pytest>=7.0", "hypothesis>=6.0"],
+        # raw video -> features (video_lights.extract, video_lights.features); never torchvision
+        "video": ["av>=14", "transformers>=5.0", "safetensors>=0.4", "ftfy>=6.0", "huggingface_hub>=0.20"],
+    },
 )

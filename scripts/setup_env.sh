@@ -1,5 +1,5 @@
 # Sourced by the other scripts: create .venv (once), install torch==2.13.0 and this project into it, activate it.
-# Re-installs the project only when setup.py changed.
+# Re-installs the project only when setup.py or the extras (VIDEOLIGHTS_EXTRAS, default test) changed.
 _root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 _venv="${VIDEOLIGHTS_VENV:-$_root/.venv}"
 if [ ! -x "$_venv/bin/python" ]; then
@@ -11,13 +11,14 @@ if ! "$_venv/bin/python" -c "import torch" 2>/dev/null; then
   echo "[setup] installing torch==2.13.0"
   "$_venv/bin/python" -m pip install -q torch==2.13.0
 fi
+_extras="${VIDEOLIGHTS_EXTRAS:-test}"   # test.sh adds the video extra (feature extraction tests)
 _stamp="$_venv/.video_lights_installed"
-_want="$(cat "$_root/setup.py" | sha256sum | cut -d' ' -f1)"
+_want="$(cat "$_root/setup.py" | sha256sum | cut -d' ' -f1) $_extras"
 if [ ! -f "$_stamp" ] || [ "$(cat "$_stamp")" != "$_want" ]; then
-  echo "[setup] installing video_lights (editable) and test dependencies"
-  "$_venv/bin/python" -m pip install -q -e "$_root[test]"
+  echo "[setup] installing video_lights (editable) with the extras: $_extras"
+  "$_venv/bin/python" -m pip install -q -e "$_root[$_extras]"
   echo "$_want" > "$_stamp"
 fi
 # shellcheck disable=SC1091
 source "$_venv/bin/activate"
-unset _root _venv _stamp _want
+unset _root _venv _stamp _want _extras

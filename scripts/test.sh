@@ -3,5 +3,5 @@
 # Extra arguments go to pytest, e.g. `bash scripts/test.sh tests/test_eval.py -x`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source scripts/setup_env.sh
+VIDEOLIGHTS_EXTRAS=test,video source scripts/setup_env.sh
 python -m pytest -q "$@"

@@ -10,14 +10,16 @@ import pytest
 PKG = Path(__file__).resolve().parents[1] / "video_lights"
 # modules run as `python -m ...`: nothing in the package may import them
 COMMAND_LINES = {"video_lights.train", "video_lights.inference", "video_lights.tvsum_report",
-                 "video_lights.data.check", "video_lights.data.pack", "video_lights.data.synthetic"}
+                 "video_lights.data.check", "video_lights.data.pack", "video_lights.data.synthetic",
+                 "video_lights.extract", "video_lights.features.parity", "video_lights.features.convert_slowfast"}
 # what each layer may import from video_lights (prefixes)
 ALLOWED = {
     "video_lights.utils": ("video_lights.utils",),
     "video_lights.model": ("video_lights.model", "video_lights.utils"),
     "video_lights.data": ("video_lights.data", "video_lights.utils"),
+    "video_lights.features": ("video_lights.features", "video_lights.data", "video_lights.utils"),
 }
-HEAVY = ("av", "transformers", "gradio", "torchvision", "cv2")
+HEAVY = ("av", "transformers", "gradio", "torchvision", "cv2", "safetensors", "ftfy")
 
 
 def _modules():

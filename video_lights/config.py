@@ -130,6 +130,12 @@ PRESETS = {
                   feat_root="../Datasets/tvsum", results_root="results/tvsum/v-i3d-t-clip",
                   **_TVSUM_DATA, **_COMMON_VL,
                   **_feats([("video_features", 2048)], [("query_features", 512)])),
+    "tvsum_sf_clip": dict(help="TVSum, one model per --dset_domain (tvsum/train_from_pretrain.sh): SlowFast+CLIP video "
+                               "(sf_features, clip_features; python -m video_lights.extract --dataset tvsum writes "
+                               "them), CLIP text",
+                          feat_root="../Datasets/tvsum", results_root="results/tvsum/v-sf-clip-t-clip",
+                          **_TVSUM_DATA, **_COMMON_VL,
+                          **_feats([("sf_features", 2304), ("clip_features", 512)], [("query_features", 512)])),
     "synthetic": dict(help="The embedded synthetic QVHighlights-format dataset (python -m video_lights.data.synthetic "
                            "--out DIR; pass --feat_root DIR), default small dims",
                       feat_root="data/synthetic", results_root="results/synthetic",

@@ -1,0 +1,86 @@
+"""Feature-extraction speed: seconds of video per second, per extractor and in total, and decoding once for all
+extractors versus once per frame rate (as other pipelines do). Prints a table.
+
+    python scripts/bench_extract.py [--seconds 20] [--device cpu|cuda] [--fp16] [--batch_size 16]
+
+Runs on a generated 640x360 30-fps H.264 video with randomly initialised full-size models (SlowFast-R50, CLIP
+ViT-B/32 and a BLIP-2 of the released size): the speed is that of the real models, no weights are needed.
+--fp16 runs CLIP and BLIP-2 in float16 (CUDA only).
+"""
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+from synthetic_videos import make_video  # noqa: E402
+from video_lights.features.decode import decode, sample_video  # noqa: E402
+from video_lights.features.slowfast import ClipAssembler, SlowFastExtractor, SlowFastR50  # noqa: E402
+
+
+def timed(fn):
+    t = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t, out
+
+
+def full_size_clip(device, dtype):
+    from transformers import CLIPConfig, CLIPModel
+    from video_lights.features.clip import ClipExtractor
+    model = CLIPModel(CLIPConfig(projection_dim=512,
+                                 text_config=dict(hidden_size=512, intermediate_size=2048, num_hidden_layers=12,
+                                                  num_attention_heads=8, max_position_embeddings=77),
+                                 vision_config=dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
+                                                    num_attention_heads=12, patch_size=32, image_size=224)))
+    return ClipExtractor(model, device=device, dtype=dtype)
+
+
+def full_size_blip2(device, dtype):
+    from transformers import Blip2Config, Blip2ForImageTextRetrieval
+    from video_lights.features.blip2 import Blip2Extractor
+    config = Blip2Config(vision_config=dict(hidden_size=1408, intermediate_size=6144, num_hidden_layers=39,
+                                            num_attention_heads=16, patch_size=14, image_size=224),
+                         qformer_config=dict(use_qformer_text_input=True), num_query_tokens=32)
+    return Blip2Extractor(Blip2ForImageTextRetrieval(config), device=device, dtype=dtype)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--seconds", type=float, default=20.0, help="length of the generated video")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--fp16", action="store_true")
+    p.add_argument("--batch_size", type=int, default=16)
+    p.add_argument("--skip_blip2", action="store_true", help="BLIP-2's ViT-g is slow on a CPU")
+    a = p.parse_args(argv)
+    dtype = torch.float16 if a.fp16 else torch.float32
+    with tempfile.TemporaryDirectory() as tmp:
+        path = make_video(os.path.join(tmp, "v"), fps=30, duration=a.seconds, size=(640, 360), codec="libx264")
+        rates = {"slowfast": 30, "frames": 0.5}
+        once, _ = timed(lambda: sum(1 for _ in sample_video(path, rates)))
+        twice = sum(timed(lambda r=r: decode(path, {"f": r}))[0] for r in rates.values())
+        frames, info = decode(path, rates)
+        sf = SlowFastExtractor(SlowFastR50().eval(), device=a.device, batch_size=max(1, a.batch_size // 4))
+        assembler = ClipAssembler(2, info.clip_duration)
+        clips = [c for f in frames["slowfast"] for c in assembler.push(f)] + assembler.finish()
+        rows = [("decode once, both rates", once)]
+        rows.append(("decode once per rate", twice))
+        rows.append(("SlowFast-R50 (2-s clips)", timed(lambda: sf.features(clips, info.fps))[0]))
+        clip = full_size_clip(a.device, dtype)
+        rows.append(("CLIP ViT-B/32 (0.5 fps)", timed(lambda: clip.image_features(frames["frames"]))[0]))
+        if not a.skip_blip2:
+            blip2 = full_size_blip2(a.device, dtype)
+            rows.append(("BLIP-2 ViT-g + Q-Former (0.5 fps)", timed(lambda: blip2.image_features(frames["frames"]))[0]))
+    total = once + sum(t for name, t in rows[2:])
+    print(f"{a.seconds:.0f}-s 640x360 30-fps video, device {a.device} ({torch.get_num_threads()} threads), "
+          f"{'fp16' if a.fp16 else 'fp32'}, random full-size weights")
+    print("| step | s | s of video per s |\n|---|---|---|")
+    for name, t in rows + [("total (decode once + all extractors)", total)]:
+        print(f"| {name} | {t:.2f} | {a.seconds / t:.2f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

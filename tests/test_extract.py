@@ -1,0 +1,154 @@
+"""End to end from raw video: synthetic videos -> `python -m video_lights.extract` with tiny random weights -> the
+layout the presets read -> the dataset loader -> one training epoch; failures named, resumable, sharded."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("av", reason="the video extra is not installed (pip install -e .[video])")
+pytest.importorskip("transformers", reason="the video extra is not installed (pip install -e .[video])")
+
+from conftest import TINY_MODEL  # noqa: E402
+from synthetic_videos import make_video  # noqa: E402
+from video_lights.extract import main as extract_main  # noqa: E402
+from video_lights.features import blip2, clip, slowfast  # noqa: E402
+
+DURATIONS = {"cook_a": 6.0, "cook_b": 5.0, "walk_c": 8.5, "walk_d": 4.0}
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """Videos (one of them broken), QVHighlights-style annotations and tiny random weights for all extractors."""
+    root = tmp_path_factory.mktemp("corpus")
+    videos = root / "videos"
+    videos.mkdir()
+    for i, (vid, dur) in enumerate(DURATIONS.items()):
+        make_video(str(videos / f"{vid}.mp4"), fps=30 if i % 2 == 0 else 25, duration=dur, size=(160, 90) if i < 3 else (90, 160),
+                   codec="libx264")
+    (videos / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"garbage" * 20)
+    rows = []
+    for i, (vid, dur) in enumerate(DURATIONS.items()):
+        n_clips = int(np.ceil(dur / 2))
+        for j in range(2):
+            qid = 100 + 2 * i + j
+            rows.append(dict(qid=qid, query=f"a person cooks pasta number {j}", duration=dur, vid=vid,
+                             relevant_windows=[[0, 2]], relevant_clip_ids=[0], saliency_scores=[[2, 3, 4]]))
+            assert rows[-1]["relevant_clip_ids"][0] < n_clips
+    (root / "train.jsonl").write_text("\n".join(json.dumps(r) for r in rows[:6]))
+    (root / "val.jsonl").write_text("\n".join(json.dumps(r) for r in rows[6:]))
+    weights = root / "weights"
+    clip.save_tiny_random(str(weights / "clip"))
+    blip2.save_tiny_random(str(weights / "blip2"))
+    slowfast.save_tiny_random(str(weights / "slowfast.safetensors"))
+    return root
+
+
+def _args(corpus, out, *extra):
+    w = corpus / "weights"
+    return ["--dataset", "qvhighlights", "--out", str(out), "--videos", str(corpus / "videos"),
+            "--annotations", str(corpus / "train.jsonl"), str(corpus / "val.jsonl"),
+            "--slowfast", str(w / "slowfast.safetensors"), "--clip", str(w / "clip"), "--blip2", str(w / "blip2"),
+            "--device", "cpu", *extra]
+
+
+def _dims(out):
+    def dim(d):
+        f = sorted(os.listdir(out / d))[0]
+        with np.load(out / d / f) as z:
+            return z["features" if "features" in z.files else "last_hidden_state"].shape[1]
+    return (sum(dim(d) for d in ("slowfast_features", "clip_features", "blip_video_features")),
+            sum(dim(d) for d in ("clip_text_features", "blip_aug_text_features_openai")))
+
+
+def test_extract_names_the_bad_video_resumes_and_trains(corpus, tmp_path, capsys):
+    out = tmp_path / "feats"
+    assert extract_main(_args(corpus, out)) == 2  # one video is broken: reported, the others extracted
+    captured = capsys.readouterr()
+    assert "broken.mp4" in captured.err and "extracted 4 videos and 8 queries" in captured.out
+    for vid in DURATIONS:
+        with np.load(out / "slowfast_features" / f"{vid}.npz") as z:
+            sf = z["features"]
+        assert sf.dtype == np.float16 and len(sf) == int(np.ceil(DURATIONS[vid] / 2))  # one row per 2-s clip
+        with np.load(out / "clip_features" / f"{vid}.npz") as z:
+            assert z["features"].dtype == np.float16
+        with np.load(out / "blip_video_features" / f"{vid}.npz") as z:
+            assert z["features"].dtype == np.float32
+    with np.load(out / "clip_text_features" / "qid100.npz") as z:
+        assert set(z.files) == {"last_hidden_state", "pooler_output"} and z["last_hidden_state"].dtype == np.float16
+    with np.load(out / "blip_aug_text_features_openai" / "qid100.npz") as z:
+        assert z["last_hidden_state"].dtype == np.float32
+    stamp = os.path.getmtime(out / "clip_features" / "cook_a.npz")
+    assert extract_main(_args(corpus, out)) == 2  # resumable: only the broken one is tried again
+    assert "skipped 12 already done" in capsys.readouterr().out
+    assert os.path.getmtime(out / "clip_features" / "cook_a.npz") == stamp
+
+    from video_lights.train import main as train_main
+    v_dim, t_dim = _dims(out)
+    assert train_main(["--preset", "qvhl", "--feat_root", str(out), "--train_path", str(corpus / "train.jsonl"),
+                       "--eval_path", str(corpus / "val.jsonl"), "--v_feat_dim", str(v_dim), "--t_feat_dim",
+                       str(t_dim), "--results_root", str(tmp_path / "res"), "--device", "cpu", "--num_workers", "0",
+                       "--bsz", "4", "--n_epoch", "1", "--eval_epoch", "1", *TINY_MODEL]) == 0
+    (run,) = os.listdir(tmp_path / "res")
+    assert os.path.isfile(tmp_path / "res" / run / "hl_val_submission_metrics.json")
+
+
+def test_charades_and_tvsum_layouts(corpus, tmp_path):
+    """1-s clips for Charades-STA; TVSum's folder names and its "token" key."""
+    out = tmp_path / "ch"
+    assert extract_main(_args(corpus, out, "--dataset", "charades_sta", "--extractors", "slowfast", "clip")) == 2
+    with np.load(out / "slowfast_features" / "walk_c.npz") as z:
+        assert len(z["features"]) == 9  # ceil(8.5 / 1)
+    assert sorted(os.listdir(out)) == ["clip_features", "clip_text_features", "slowfast_features"]
+    out = tmp_path / "tv"
+    assert extract_main(_args(corpus, out, "--dataset", "tvsum", "--extractors", "clip")) == 2
+    assert sorted(os.listdir(out)) == ["clip_features", "query_features"]
+    with np.load(out / "query_features" / "100.npz") as z:
+        assert z.files == ["token"]
+
+
+def test_torchrun_shards_write_the_same_files(corpus, tmp_path):
+    single, sharded = tmp_path / "one", tmp_path / "two"
+    assert extract_main(_args(corpus, single, "--extractors", "slowfast", "clip")) == 2
+    torchrun = shutil.which("torchrun") or os.path.join(os.path.dirname(sys.executable), "torchrun")
+    r = subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", "-m", "video_lights.extract",
+                        *_args(corpus, sharded, "--extractors", "slowfast", "clip")],
+                       capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode != 0 and "broken.mp4" in r.stderr, r.stderr[-2000:]
+    assert "extracted 4 videos and 8 queries" in r.stdout and "2 rank(s)" in r.stdout  # one summary of both shares
+    files = sorted(os.path.relpath(os.path.join(d, f), single) for d, _, fs in os.walk(single) for f in fs)
+    assert files == sorted(os.path.relpath(os.path.join(d, f), sharded) for d, _, fs in os.walk(sharded) for f in fs)
+    for f in files:
+        with np.load(single / f) as a, np.load(sharded / f) as b:
+            for k in a.files:
+                np.testing.assert_array_equal(a[k], b[k], err_msg=f)
+
+
+def test_missing_weights_and_extra_are_one_clear_line(corpus, tmp_path, capsys):
+    assert extract_main(_args(corpus, tmp_path / "x", "--extractors", "clip", "--clip", "no/such-model")) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "no/such-model" in err and "download" in err
+    code = ("import sys; sys.modules['av'] = None; from video_lights.extract import main; "
+            f"sys.exit(main(['--out', {str(tmp_path / 'y')!r}, '--videos', {str(corpus / 'videos')!r}]))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 2 and "pip install -e .[video]" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_parity_table_and_frame_rule_from_the_data(corpus, tmp_path, capsys):
+    """Released features made with the legacy rule: the parity tool finds it from the data, and reports exact
+    equality for the folders extracted the same way."""
+    from video_lights.features.parity import main as parity_main
+    legacy, modern = tmp_path / "released", tmp_path / "ours"
+    for out, rule in ((legacy, "legacy"), (modern, "modern")):
+        extract_main(_args(corpus, out, "--extractors", "clip", "--frame_rule", rule, "--dataset", "charades_sta"))
+    capsys.readouterr()
+    assert parity_main(["--ours", str(modern), "--released", str(legacy), "--videos", str(corpus / "videos"),
+                        "--clip", str(corpus / "weights" / "clip"), "--clip_length", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "clip_text_features" in out and "frame rule of the released clip_features: legacy" in out
+    text_row = next(line for line in out.splitlines() if line.startswith("clip_text_features"))
+    assert "1.0000" in text_row  # the same text features: cosine 1
+    assert parity_main(["--ours", str(modern), "--released", str(tmp_path / "nowhere")]) == 2

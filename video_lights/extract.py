@@ -1,0 +1,175 @@
+"""Extract VideoLights features from raw videos and queries, in the layout the presets read.
+
+    python -m video_lights.extract --dataset qvhighlights --out FEAT_ROOT --videos VIDEO_DIR_OR_LIST \
+        [--annotations data/highlight_val_release.jsonl ...] [--video_dir DIR] \
+        [--extractors slowfast clip blip2] [--slowfast SLOWFAST_8x8_R50.safetensors] \
+        [--clip openai/clip-vit-base-patch32] [--blip2 Salesforce/blip2-itm-vit-g] [--frame_rule modern|legacy]
+    torchrun --nproc_per_node 4 -m video_lights.extract ...      # each rank a fixed, disjoint share
+
+Videos: every video file of a folder, the paths listed in a text file (one per line), or, with --video_dir, the
+videos named by the `vid` of the --annotations rows ({vid}.mp4 / .mkv / .webm / .avi / .mov / .mpg in that folder).
+Queries: the `qid` / `query` of the --annotations rows. Each video is decoded once for all video extractors.
+Finished files are skipped (every write is atomic), so an interrupted run resumes where it stopped. A video that
+cannot be read (unreadable file, no video stream, no frames, too short) is reported by name and reason and the
+others carry on; the command then exits with status 2 after a summary of every failure (of all ranks).
+`python -m video_lights.train --preset ... --feat_root FEAT_ROOT` reads the output unchanged.
+"""
+import os
+import sys
+import time
+
+from video_lights.data.annotations import read_jsonl
+from video_lights.data.specs import REGISTRY, load_spec
+from video_lights.features.sources import find_video, list_videos, video_id
+from video_lights.utils.cli import USER_ERROR, ArgumentParser, UserError, command
+from video_lights.utils.io import atomic_open
+
+def build_parser():
+    p = ArgumentParser(prog="python -m video_lights.extract", description=__doc__.split("\n\n")[0])
+    p.add_argument("--dataset", default="qvhighlights",
+                   help=f"the dataset spec whose layout to write: {', '.join(REGISTRY)} or a spec file")
+    p.add_argument("--out", required=True, help="feature root (the presets' --feat_root)")
+    p.add_argument("--videos", help="a folder of videos or a text file listing video paths")
+    p.add_argument("--annotations", nargs="+", default=[], help="annotation jsonl files: their queries (and with "
+                                                                "--video_dir their videos) are extracted")
+    p.add_argument("--video_dir", help="folder holding the videos named by the annotations' vid")
+    p.add_argument("--extractors", nargs="+", choices=["slowfast", "clip", "blip2"],
+                   default=["slowfast", "clip", "blip2"])
+    p.add_argument("--slowfast", help="SlowFast-R50 weights (.safetensors from "
+                                      "python -m video_lights.features.convert_slowfast)")
+    p.add_argument("--clip", default="openai/clip-vit-base-patch32", help="CLIP: hub id (local cache) or folder")
+    p.add_argument("--blip2", default="Salesforce/blip2-itm-vit-g", help="BLIP-2: hub id (local cache) or folder")
+    p.add_argument("--frame_rule", choices=["modern", "legacy"], default="modern",
+                   help="FFmpeg fps-filter frame selection: modern (FFmpeg >= 4) or legacy (FFmpeg 3.x)")
+    p.add_argument("--clip_length", type=float, default=None, help="seconds per clip (default: the spec's)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (torchrun: cuda:LOCAL_RANK)")
+    p.add_argument("--batch_size", type=int, default=16, help="frames per CLIP / BLIP-2 batch (SlowFast: / 4)")
+    return p
+
+
+def collect_work(args):
+    """(videos: sorted [(vid, path or None)], queries: sorted [(qid, query)]) named by the arguments."""
+    videos, queries = {}, {}
+    if args.videos:
+        for p in list_videos(args.videos):
+            videos[video_id(p)] = p
+    for ann in args.annotations:
+        for _, row in read_jsonl(ann):
+            if "qid" in row and "query" in row:
+                queries.setdefault(str(row["qid"]), (row["qid"], row["query"]))
+            if args.video_dir and "vid" in row:
+                videos.setdefault(row["vid"], find_video(args.video_dir, row["vid"]))
+    if not videos and not queries:
+        raise UserError("nothing to extract: give --videos, or --annotations (with --video_dir for their videos)")
+    return sorted(videos.items()), [queries[k] for k in sorted(queries)]
+
+
+def _device(value):
+    import torch
+    local = os.environ.get("LOCAL_RANK")
+    if value == "auto":
+        value = "cuda" if torch.cuda.is_available() else "cpu"
+    if value == "cuda" and local is not None:
+        value = f"cuda:{local}"
+    return value
+
+
+def _save(path, arrays):
+    import numpy as np
+    with atomic_open(path, "wb") as f:
+        np.savez(f, **arrays)
+
+
+def _gather(summary):
+    """All ranks' summaries (a list) when run under torchrun with several processes, else [summary]."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return [summary]
+    import torch.distributed as dist
+    if not dist.is_initialized():
+        dist.init_process_group("gloo")
+    out = [None] * world
+    dist.all_gather_object(out, summary)
+    return out
+
+
+def run(args):
+    """Extract this rank's share; returns the summaries of all ranks."""
+    try:
+        from video_lights.features.decode import VideoError, probe
+        from video_lights.features.layouts import Layout
+        from video_lights.features.pipeline import Extractors, extract_text, extract_video
+    except ImportError as e:
+        raise UserError(f"feature extraction needs the video extra: pip install -e .[video] ({e})") from None
+    spec = load_spec(args.dataset)
+    layout = Layout(args.out, spec)
+    clip_length = args.clip_length or spec.clip_length
+    rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    videos, queries = collect_work(args)
+    videos, queries = videos[rank::world], queries[rank::world]  # a fixed, disjoint share per rank
+    names = list(args.extractors)
+    todo_v = [(vid, p) for vid, p in videos if not all(os.path.isfile(layout.video_path(n, vid)) for n in names)]
+    text_names = [n for n in names if n in ("clip", "blip2")]
+    todo_q = [(qid, q) for qid, q in queries
+              if not all(os.path.isfile(layout.text_path(n, qid)) for n in text_names)]
+    summary = {"rank": rank, "videos": 0, "queries": 0, "skipped": len(videos) - len(todo_v) + len(queries)
+               - len(todo_q), "video_seconds": 0.0, "seconds": 0.0, "failed": []}
+    if not todo_v and not (todo_q and text_names):
+        return _gather(summary)
+    extractors = Extractors.load(names, slowfast=args.slowfast, clip=args.clip, blip2=args.blip2,
+                                 device=_device(args.device), batch_size=args.batch_size)
+    start = time.perf_counter()
+    from tqdm import tqdm
+    durations = {}
+    for vid, p in todo_v:
+        try:
+            durations[vid] = (probe(p).duration or 0.0) if p else 0.0
+        except VideoError:
+            durations[vid] = 0.0
+    bar = tqdm(total=sum(durations.values()), unit="s", unit_scale=True, desc=f"videos (rank {rank})",
+               disable=not sys.stderr.isatty())
+    for vid, p in todo_v:
+        try:
+            if p is None:
+                raise VideoError(f"{vid}: no video file named {vid}.* in {args.video_dir}")
+            rows = extract_video(p, extractors, clip_length, args.frame_rule)
+            for n, feats in rows.items():
+                _save(layout.video_path(n, vid), layout.video_arrays(n, feats))
+            summary["videos"] += 1
+            summary["video_seconds"] += durations[vid]
+        except VideoError as e:
+            summary["failed"].append(str(e))
+        bar.update(durations[vid])
+    bar.close()
+    for qid, query in (todo_q if text_names else []):
+        for n, text in extract_text(query, extractors).items():
+            _save(layout.text_path(n, qid), layout.text_arrays(n, text))
+        summary["queries"] += 1
+    summary["seconds"] = time.perf_counter() - start
+    return _gather(summary)
+
+
+def report(summaries):
+    """One summary line for all ranks and one line per failed video; returns the exit status."""
+    total = {k: sum(s[k] for s in summaries) for k in ("videos", "queries", "skipped", "video_seconds")}
+    seconds = max(s["seconds"] for s in summaries)
+    failed = [f for s in summaries for f in s["failed"]]
+    speed = f", {total['video_seconds'] / seconds:.2f} s of video per second" if seconds > 0 and total["videos"] else ""
+    print(f"extracted {total['videos']} videos and {total['queries']} queries, skipped {total['skipped']} already "
+          f"done, {len(failed)} failed ({len(summaries)} rank(s){speed})")
+    for f in failed:
+        print(f"error: {f}", file=sys.stderr)
+    return USER_ERROR if failed else 0
+
+
+@command
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    summaries = run(args)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return USER_ERROR if any(s["failed"] for s in summaries) else 0
+    return report(summaries)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

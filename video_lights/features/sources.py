@@ -1,0 +1,31 @@
+"""Which video files to read: every video of a folder, the paths of a list file, or a video named by its id."""
+import os
+
+from video_lights.utils.cli import UserError
+
+VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".mpg", ".mpeg", ".m4v")
+
+
+def list_videos(path):
+    """Sorted video files of folder `path`, or the non-empty lines of the list file `path`."""
+    if os.path.isdir(path):
+        return sorted(os.path.join(path, f) for f in os.listdir(path) if f.lower().endswith(VIDEO_EXTENSIONS))
+    try:
+        with open(path, encoding="utf-8") as f:
+            return [line.strip() for line in f if line.strip()]
+    except OSError as e:
+        raise UserError(f"{path}: cannot read the video list ({e.strerror})") from None
+
+
+def find_video(video_dir, vid):
+    """The file {video_dir}/{vid}.{ext} for the first known extension that exists, else None."""
+    for ext in VIDEO_EXTENSIONS:
+        path = os.path.join(video_dir, vid + ext)
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def video_id(path):
+    """A video's id: its file name without the extension (QVHighlights: {youtube_id}_{start}_{end})."""
+    return os.path.splitext(os.path.basename(path))[0]
