@@ -21,6 +21,6 @@ setup(
     extras_require={
         "test": ["pytest>=7.0", "hypothesis>=6.0"],
         # raw video -> features (video_lights.extract, video_lights.features); never torchvision
-        "video": ["av>=14", "transformers>=5.0", "safetensors>=0.4", "ftfy>=6.0", "huggingface_hub>=0.20"],
+        "video": ["av>=14,<19", "transformers>=5.0,<6", "safetensors>=0.4", "ftfy>=6.0", "huggingface_hub>=0.20"],
     },
 )

@@ -6,7 +6,7 @@
 clock), "cpu" the process CPU time of both (less sensitive to other jobs on the machine); the best of
 --repeat runs is shown. The official evaluator takes 15-18 s per QVHighlights val file (1550 queries) on a 2-core
 machine (reference_submissions/README.md); the speed-up column compares the time per 1550-query file with
-the 15 s end of that anchor. --oracle also times the plain-Python implementation of the official rules (standalone_eval/oracle.py)
+the 15 s end of that anchor. --oracle also times the plain-Python implementation of the official rules
 (standalone_eval/oracle.py, one run), a rough stand-in for the official code on this machine.
 """
 import argparse

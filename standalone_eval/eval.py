@@ -236,6 +236,8 @@ def main(argv=None) -> int:
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
     if error is not None:
+        if isinstance(error, OSError) and error.filename:
+            error = f"{error.filename}: {error.strerror}"
         print(f"error: {error}", file=sys.stderr)
         return 2
     if args.save_path:

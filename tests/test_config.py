@@ -137,6 +137,24 @@ def test_inference_uses_saved_eval_file_and_reroots_features(tmp_path):
                                                                  "blip_video_features")]
 
 
+def test_inference_guards(tmp_path, capsys):
+    train = parse_args(["--preset", "synthetic", "--device", "cpu"])
+    assert train.feat_root == "data/synthetic"  # the effective root is saved, so --feat_root can re-root below it
+    save_opt(train, tmp_path / "opt.json")
+    ckpt = str(tmp_path / "m.ckpt")
+    opt = parse_args(["--resume", ckpt, "--device", "cpu", "--feat_root", "/new"], inference=True)
+    assert opt.v_feat_dirs[0] == os.path.join("/new", "features", "slowfast_features")
+    with pytest.raises(SystemExit):  # another split name without its file would mislabel the val file
+        parse_args(["--resume", ckpt, "--device", "cpu", "--eval_split_name", "test"], inference=True)
+    assert "pass --eval_path" in capsys.readouterr().err
+    for content in ('{"lr": ', "[1]"):
+        (tmp_path / "opt.json").write_text(content)
+        with pytest.raises(SystemExit) as e:
+            parse_args(["--resume", ckpt, "--device", "cpu"], inference=True)
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and err.startswith(f"error: {tmp_path / 'opt.json'}") and err.count("\n") == 1
+
+
 @pytest.mark.parametrize("argv,message", [
     (["--pre_norm"], "unrecognized arguments: --pre_norm"),
     (["--span_loss_type", "ce"], "unrecognized arguments: --span_loss_type ce"),

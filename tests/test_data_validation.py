@@ -146,6 +146,10 @@ def test_check_cli(data, capsys):
     root, flags, opt, rows = data
     assert check_main(flags + ["--no_progress"]) == 0
     assert "train: " in capsys.readouterr().out
+    assert check_main(flags + ["--no_progress", "--eval_path", ""]) == 0  # training without an eval split
+    assert "eval: no file" in capsys.readouterr().out
+    assert check_main(flags + ["--splits", "foo"]) == 2
+    assert capsys.readouterr().err.startswith("error: argument --splits")
     rows[0]["relevant_windows"] = [[0, 1000]]
     _write(Path(opt.train_path), rows)
     (root / "features" / "slowfast_features" / f"{rows[3]['vid']}.npz").unlink()

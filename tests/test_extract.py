@@ -108,6 +108,13 @@ def test_charades_and_tvsum_layouts(corpus, tmp_path):
     assert sorted(os.listdir(out)) == ["clip_features", "query_features"]
     with np.load(out / "query_features" / "100.npz") as z:
         assert z.files == ["token"]
+    spec = tmp_path / "kitchen.json"  # a dataset of one's own: QVHighlights folder names, the spec's file names
+    spec.write_text(json.dumps({"label_kind": "window", "clip_length": 1, "text_file": "q_{qid}"}))
+    out = tmp_path / "own"
+    assert extract_main(_args(corpus, out, "--dataset", str(spec), "--extractors", "slowfast", "clip")) == 2
+    assert os.path.isfile(out / "clip_text_features" / "q_100.npz")
+    with np.load(out / "slowfast_features" / "walk_c.npz") as z:
+        assert len(z["features"]) == 9
 
 
 def test_torchrun_shards_write_the_same_files(corpus, tmp_path):

@@ -119,6 +119,26 @@ def test_ctrl_c_names_the_last_good_checkpoint(data, tmp_path, monkeypatch, caps
     assert err.startswith("error: interrupted: last good checkpoint: ") and "model_latest.ckpt (epoch 1" in err
 
 
+def test_bad_feature_file_read_by_a_dataloader_worker_is_one_line(tmp_path, capsys):
+    data = tmp_path / "d"
+    generate(str(data), seed=2, n_train=16, n_val=4, n_test=2)
+    rows = [json.loads(x) for x in open(data / "annotations" / "highlight_train_release.jsonl")]
+    bad = data / "features" / "clip_features" / f"{rows[-1]['vid']}.npz"
+    x = np.load(bad)["features"].copy()
+    x[0, 0] = np.nan
+    np.savez(bad, features=x)
+    assert train_main(args(data, tmp_path / "r", "--n_epoch", "1", "--eval_path", "", "--num_workers", "1")) == 2
+    err = one_error_line(capsys)
+    assert str(bad) in err and "NaN/inf" in err and "Original Traceback" not in err
+
+
+def test_write_errors_name_the_file(tmp_path):
+    with pytest.raises(OSError) as e:
+        with atomic_open(tmp_path / "x.ckpt", "wb"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # what a write on a full disk raises
+    assert e.value.filename == str(tmp_path / "x.ckpt") and os.listdir(tmp_path) == []
+
+
 def test_interrupted_atomic_write_leaves_nothing(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         with atomic_open(tmp_path / "x.json", "w") as f:
@@ -198,6 +218,7 @@ def test_written_files_have_the_usual_mode(data, tmp_path):
 
 @pytest.mark.parametrize("extra,message", [
     (["--resume", "missing.ckpt"], "missing.ckpt: no such checkpoint file"),
+    (["--v_feat_dim", "100"], "but --v_feat_dim is 100"),
     (["--n_epoch", "0"], "--n_epoch must be positive"),
     (["--train_path", "nowhere.jsonl"], "nowhere.jsonl: cannot open annotation file"),
 ])

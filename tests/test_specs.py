@@ -36,6 +36,12 @@ def test_registry_holds_the_published_behaviour():
     ({"label_kind": "window", "text_file": "q.npz"}, "field 'text_file' must contain {qid}"),
     ({"label_kind": "tvsum", "moments": True}, "field 'moments' = True does not fit label_kind 'tvsum'"),
     ([1, 2], "a dataset spec must be a mapping"),
+    ({"label_kind": "window", "name": 5}, "field 'name' = 5 has the wrong type"),
+    ({"label_kind": "window", "snap_max_ts": "x"}, "field 'snap_max_ts' = 'x' has the wrong type"),
+    ({"label_kind": "window", "text_key": 3}, "field 'text_key' = 3 has the wrong type"),
+    ({"label_kind": "window", "save_every": -3}, "'save_every' (>= 0)"),
+    ({"label_kind": "window", "selection": {"MR-full-R1@9": 1}}, "field 'selection' names MR-full-R1@9"),
+    ({"label_kind": "tvsum", "selection": {"MR-full-mIoU": 1}}, "not metrics of 'tvsum'"),
 ])
 def test_bad_spec_files_name_the_field(tmp_path, content, message):
     path = tmp_path / "mine.json"

@@ -98,6 +98,7 @@ def test_architecture_mismatch_is_a_clear_error(tiny_data, tmp_path, capsys):
                                 "--hidden_dim", "64")) == 2
     msg = capsys.readouterr().err
     assert msg.startswith("error:") and "does not fit the model" in msg and "shape mismatch" in msg
+    assert msg.count("\n") == 1 and "in all)" in msg  # one line: the first keys and the count
     assert not (tmp_path / "b").exists()  # the checkpoint is loaded before the run folder is made
 
 

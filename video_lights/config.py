@@ -47,7 +47,7 @@ LEGACY_DATASETS = {"hl": "qvhighlights", "charadesSTA": "charades_sta", "tacos":
 DERIVED_FIELDS = ("train_log_filepath", "eval_log_filepath", "tensorboard_log_dir")
 
 # TestOptions: options that inference keeps from its own command line instead of the training opt.json.
-INFERENCE_KEEP = ("results_root", "num_workers", "nms_thd", "debug", "max_pred_l", "min_pred_l",
+INFERENCE_KEEP = ("results_root", "num_workers", "nms_thd", "debug",
                   "resume", "resume_all", "no_sort_results", "eval_id", "eval_results_dir", "model_dir", "device",
                   "amp")
 DEFAULT_WORKERS = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
@@ -151,8 +151,9 @@ PRESETS = {
 
 def _preset_defaults(name, feat_root):
     """Resolved default values of preset `name` with feature dirs joined onto feat_root."""
-    p = {k: v for k, v in PRESETS[name].items() if k not in ("help", "feat_root")}
+    p = {k: v for k, v in PRESETS[name].items() if k != "help"}
     root = feat_root if feat_root is not None else PRESETS[name]["feat_root"]
+    p["feat_root"] = root  # saved in opt.json: inference --feat_root re-roots the dirs below it
     p["v_feat_dirs"] = [os.path.join(root, d) for d in p["v_feat_dirs"]]
     p["t_feat_dirs"] = [os.path.join(root, d) for d in p["t_feat_dirs"]]
     for k in ("train_path", "eval_path"):
@@ -441,7 +442,12 @@ def parse_args(argv=None, inference: bool = False) -> argparse.Namespace:
                 parser.error(f"{saved_path} not found: inference needs the training opt.json next to the checkpoint "
                              f"(or pass --model_dir)")
             explicit = _explicit_dests(parser, argv)
-            saved = saved_options(load_json(saved_path), saved_path)
+            saved = saved_options(_read_opt_json(saved_path), saved_path)
+            if "eval_split_name" in explicit and "eval_path" not in explicit and \
+                    opt.eval_split_name != saved.get("eval_split_name", opt.eval_split_name):
+                raise ConfigError(f"--eval_split_name {opt.eval_split_name} differs from the split the run was "
+                                  f"evaluated on ({saved.get('eval_split_name')}, {saved.get('eval_path')}): pass "
+                                  f"--eval_path with the file of split {opt.eval_split_name}")
             for k, v in saved.items():
                 if hasattr(opt, k) and k not in INFERENCE_KEEP and k not in explicit:
                     setattr(opt, k, v)
@@ -489,15 +495,21 @@ def saved_options(d: dict, where="opt.json") -> dict:
     return out
 
 
-def load_opt(path, **overrides) -> argparse.Namespace:
-    """Load an opt.json (ours or the authors') and re-resolve it: unknown keys are dropped, missing options take
-    their defaults, `overrides` replace saved values. The saved results_dir is kept."""
-    path = os.fspath(path)
+def _read_opt_json(path) -> dict:
     try:
         d = load_json(path)
     except (OSError, ValueError) as e:
         raise ConfigError(f"{path}: cannot read options ({e})") from None
-    return opt_from_dict(saved_options(d, path), **overrides)
+    if not isinstance(d, dict):
+        raise ConfigError(f"{path}: expected a JSON object of options, got {type(d).__name__}")
+    return d
+
+
+def load_opt(path, **overrides) -> argparse.Namespace:
+    """Load an opt.json (ours or the authors') and re-resolve it: unknown keys are dropped, missing options take
+    their defaults, `overrides` replace saved values. The saved results_dir is kept."""
+    path = os.fspath(path)
+    return opt_from_dict(saved_options(_read_opt_json(path), path), **overrides)
 
 
 def opt_from_dict(saved: dict, **overrides) -> argparse.Namespace:

@@ -11,13 +11,12 @@ feature files (count and first few), unreadable feature folders, and, by loading
 does, feature files with a wrong dimension, NaN/inf values or no rows. Exit status 0 when everything is fine, 2
 otherwise (the messages name file, line and field).
 """
-import argparse
 import sys
 
 from video_lights.config import parse_args
 from video_lights.data.annotations import DataError
 from video_lights.data.dataset import build_dataset
-from video_lights.utils.cli import USER_ERROR, command, describe_os_error
+from video_lights.utils.cli import USER_ERROR, ArgumentParser, command, describe_os_error
 
 
 def check_file(opt, path, spec, progress=False):
@@ -30,7 +29,7 @@ def check_file(opt, path, spec, progress=False):
     except OSError as e:  # an unreadable feature folder
         return errors + [describe_os_error(e)], 0
     indices = range(len(ds))
-    if progress:
+    if progress and sys.stderr.isatty():
         from tqdm import tqdm
         indices = tqdm(indices, desc=path, unit="query", leave=False)
     for i in indices:
@@ -46,7 +45,7 @@ def check_file(opt, path, spec, progress=False):
 @command
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], add_help=False)
+    p = ArgumentParser(description=__doc__.split("\n\n")[0], add_help=False)
     p.add_argument("--splits", nargs="+", choices=["train", "eval"], default=["train", "eval"])
     p.add_argument("--max_errors", type=int, default=20, help="print at most this many messages per file")
     p.add_argument("--no_progress", action="store_true")
@@ -59,6 +58,9 @@ def main(argv=None):
     n_bad = 0
     for split in own.splits:
         path, spec = (opt.train_path, opt.dataset) if split == "train" else (opt.eval_path, opt.eval_dataset)
+        if not path:
+            print(f"{split}: no file (--{split}_path is empty)")
+            continue
         errors, n = check_file(opt, path, spec, progress=not own.no_progress)
         if errors:
             n_bad += 1

@@ -149,6 +149,16 @@ class StartEndDataset(Dataset):
                             f"{self.t_feat_dim}")
         return q
 
+    def check_features(self, index=0):
+        """Load the features of row `index` (no labels, no random draw): a wrong dimension or an unreadable file
+        raises DataError now rather than in the first batch."""
+        meta = self.data[index]
+        try:
+            self.query_feat(meta["qid"])
+            self.video_feat(meta["vid"])
+        except DataError as e:
+            raise DataError(f"{self.data_path}:{self.lines[index]} (qid {meta['qid']}): {e}") from None
+
     # ---- items
     def __len__(self):
         return len(self.data)

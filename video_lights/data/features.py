@@ -85,17 +85,22 @@ class H5Store:
         if self._file is None or self._pid != os.getpid():  # reopen after a DataLoader worker fork
             try:
                 self._file = h5py.File(self.path, "r")
-            except OSError as e:  # truncated or not HDF5 at all
+                fmt = self._file.attrs.get("format")
+            except OSError as e:  # truncated, damaged or not HDF5 at all
                 raise DataError(f"{self.path}: cannot open the packed feature store ({e}); rebuild it with "
                                 f"python -m video_lights.data.pack") from None
             self._pid = os.getpid()
-            if self._file.attrs.get("format") != H5_FORMAT:
+            if fmt != H5_FORMAT:
                 raise DataError(f"{self.path}: not a video_lights packed feature store")
         return self._file
 
     def names(self) -> set:
         if self._names is None:
-            self._names = set(self._h5().keys())
+            f = self._h5()
+            try:
+                self._names = set(f.keys())
+            except OSError as e:  # a damaged index
+                raise DataError(f"{self.path}: cannot list the packed feature store ({e})") from None
         return self._names
 
     def file_of(self, stem) -> str:

@@ -16,9 +16,6 @@ end to its longest item, with float masks (1 = valid).
 import numpy as np
 import torch
 
-TEF_DIMS = 2
-
-
 def l2_normalize(x: np.ndarray) -> np.ndarray:
     """Per-row L2 normalisation as the authors: x / (||x||_2 + 1e-5), in x's dtype (float32)."""
     return x / (np.linalg.norm(x, axis=-1, keepdims=True) + 1e-5)
@@ -56,11 +53,6 @@ def query_input(feats, max_q_l=32, normalize=True) -> np.ndarray:
     """Per-type token features [(T_i, D_i), ...] -> float32 (Lq, sum D_i). The authors gate the text
     normalisation with the video flag (--no_norm_vfeat), so `normalize` is that flag."""
     return concat_types(feats, max_q_l, normalize)
-
-
-def input_dims(v_feat_dim, ctx_mode):
-    """Width of src_vid for the model: the video feature dims (if ctx_mode has "video") plus tef (if "tef")."""
-    return (v_feat_dim if "video" in ctx_mode else 0) + (TEF_DIMS if "tef" in ctx_mode else 0)
 
 
 def pad_sequences(sequences, dtype=np.float32):

@@ -40,7 +40,7 @@ def pack_folder(folder, out_path=None, compression=None, overwrite=False, progre
             h5.attrs["format"] = H5_FORMAT
             h5.attrs["source"] = os.path.basename(folder)
             it = files
-            if progress:
+            if progress and sys.stderr.isatty():
                 from tqdm import tqdm
                 it = tqdm(files, desc=os.path.basename(folder), unit="file")
             for name in it:

@@ -32,6 +32,15 @@ QVHL_SELECTION = {"MR-full-R1@0.3": 0.3, "MR-full-R1@0.5": 0.5, "MR-full-R1@0.7"
                   "MR-short-mAP": 0.25}
 MR_SELECTION = {"MR-full-R1@0.3": 0.3, "MR-full-R1@0.5": 0.5, "MR-full-R1@0.7": 0.7, "MR-full-mIoU": 0.5}
 HD_SELECTION = {"mAP": 1.0}
+# The brief metric names each kind of metrics reports (what `selection` may weigh).
+_MR = [f"MR-{r}-mAP" for r in ("full", "short", "middle", "long")] + ["MR-full-mAP@0.5", "MR-full-mAP@0.75",
+                                                                       "MR-full-mIoU"]
+BRIEF_METRICS = {"moment_retrieval": _MR + [f"MR-full-R1@{t}" for t in ("0.3", "0.5", "0.7")]
+                 + [f"HL-min-{g}-{m}" for g in ("Fair", "Good", "VeryGood") for m in ("mAP", "Hit1")],
+                 "tvsum": ["mAP"], "youtube": ["mAP"]}
+_TYPES = {"name": str, "label_kind": str, "tag": str, "clip_length": (int, float), "max_v_l": int, "moments": bool,
+          "saliency_in_submission": bool, "text_file": str, "text_key": str, "snap_max_ts": (int, float, type(None)),
+          "metrics": str, "selection": dict, "save_every": int, "domains": bool, "download": str}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +77,10 @@ class DatasetSpec:
 
     def __post_init__(self):
         where = f"dataset spec '{self.name}'"
+        for field, kind in _TYPES.items():
+            value = getattr(self, field)
+            if not isinstance(value, kind) or (isinstance(value, bool) and kind in (int, (int, float))):
+                raise DataError(f"{where}: field '{field}' = {value!r} has the wrong type")
         if not self.tag:
             object.__setattr__(self, "tag", self.name)
         if self.label_kind not in LABEL_KINDS:
@@ -83,6 +96,12 @@ class DatasetSpec:
             raise DataError(f"{where}: field 'text_file' must contain {{qid}}, got {self.text_file!r}")
         if not self.selection or not all(isinstance(w, (int, float)) for w in self.selection.values()):
             raise DataError(f"{where}: field 'selection' must map brief metric names to weights")
+        unknown = [k for k in self.selection if k not in BRIEF_METRICS[self.metrics]]
+        if unknown:
+            raise DataError(f"{where}: field 'selection' names {', '.join(unknown)}, not metrics of "
+                            f"'{self.metrics}' ({', '.join(BRIEF_METRICS[self.metrics])})")
+        if self.save_every < 0 or (self.snap_max_ts is not None and self.snap_max_ts <= 0):
+            raise DataError(f"{where}: fields 'save_every' (>= 0) and 'snap_max_ts' (> 0) must not be negative")
         if self.moments != (self.label_kind in ("qvhighlights", "window")):
             raise DataError(f"{where}: field 'moments' = {self.moments} does not fit label_kind "
                             f"{self.label_kind!r} (windows exist exactly for qvhighlights and window labels)")
@@ -163,6 +182,7 @@ def load_spec(name_or_path) -> DatasetSpec:
         raise DataError(f"{path}: field 'label_kind' is missing ({', '.join(LABEL_KINDS)})")
     d.setdefault("moments", d["label_kind"] in ("qvhighlights", "window"))
     if not d["moments"]:
+        d.setdefault("metrics", "tvsum" if d["label_kind"] == "tvsum" else "youtube")
         d.setdefault("selection", dict(HD_SELECTION))
         d.setdefault("saliency_in_submission", True)
     try:

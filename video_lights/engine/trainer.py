@@ -96,6 +96,9 @@ class Trainer:
             raise UserError(f"{opt.train_path}: the training rows have no labels "
                             f"(field '{self.spec.labels_field}')")
         self.eval_set = build_dataset(opt, opt.eval_path, spec=self.eval_spec) if opt.eval_path else None
+        for dataset in (self.train_set, self.eval_set):
+            if dataset is not None:
+                dataset.check_features(0)  # dims and files of one row, before anything is created
         if self.eval_set is not None and self.eval_set.load_labels:
             check_scorable(self.eval_spec)
         pin = not opt.no_pin_memory and opt.device.type == "cuda"

@@ -20,6 +20,7 @@ from video_lights.utils.io import atomic_open
 
 ALLOWED_GLOBALS = [argparse.Namespace]
 # first LayerNorm of each input projection: its width is the model's input width (video: with tef if ctx_mode has it)
+MAX_KEYS_SHOWN = 5  # keys named in a mismatch message, then the count
 _INPUT_WIDTH_KEYS = {"input_vid_proj.0.LayerNorm.weight": ("video", True),
                      "input_txt_proj.0.LayerNorm.weight": ("text", False)}
 
@@ -60,25 +61,30 @@ def _check_state_dict(state_dict, model, path):
     mismatched = [k for k in ours if k in state_dict and tuple(state_dict[k].shape) != tuple(ours[k].shape)]
     if not (missing or unexpected or mismatched):
         return
-    lines = [f"{path}: checkpoint does not fit the model"]
+
+    def keys(names):
+        shown = ", ".join(names[:MAX_KEYS_SHOWN])
+        return shown + (f", ... ({len(names)} in all)" if len(names) > MAX_KEYS_SHOWN else "")
+
+    parts = []
     for key, (what, tef) in _INPUT_WIDTH_KEYS.items():
         if key in mismatched:
             width = state_dict[key].shape[0]
             note = f" (v_feat_dim {width - 2} + 2 for tef)" if tef else ""
-            lines.append(f"  checkpoint was trained with a {width}-wide {what} input{note}, "
+            parts.append(f"checkpoint was trained with a {width}-wide {what} input{note}, "
                          f"the model has {ours[key].shape[0]}")
     if mismatched:
-        lines.append("  shape mismatch: " + ", ".join(
-            f"{k} checkpoint {tuple(state_dict[k].shape)} vs model {tuple(ours[k].shape)}" for k in mismatched))
+        parts.append("shape mismatch: " + keys([f"{k} checkpoint {tuple(state_dict[k].shape)} vs model "
+                                                f"{tuple(ours[k].shape)}" for k in mismatched]))
     if missing:
-        lines.append(f"  missing in checkpoint ({len(missing)}): " + ", ".join(missing))
+        parts.append(f"missing in checkpoint: {keys(missing)}")
     if unexpected:
-        lines.append(f"  unexpected in checkpoint ({len(unexpected)}): " + ", ".join(unexpected))
+        parts.append(f"unexpected in checkpoint: {keys(unexpected)}")
     if any(k.startswith("contrastive_align_projection") for k in missing + unexpected):
-        lines.append("  hint: contrastive_align_loss differs between checkpoint and model")
+        parts.append("hint: contrastive_align_loss differs between checkpoint and model")
     if any(k.startswith(("gru_extractor", "saliency_proj_mr")) for k in missing + unexpected):
-        lines.append("  hint: mr_to_hd_loss differs between checkpoint and model")
-    raise CheckpointError("\n".join(lines))
+        parts.append("hint: mr_to_hd_loss differs between checkpoint and model")
+    raise CheckpointError(f"{path}: checkpoint does not fit the model: " + "; ".join(parts))
 
 
 def read_checkpoint(path, map_location="cpu") -> dict:

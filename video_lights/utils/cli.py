@@ -35,6 +35,18 @@ def describe_os_error(e: OSError) -> str:
     return f"{name}: {reason}" if name else reason
 
 
+def one_line(e: BaseException) -> str:
+    """The message of e on one line. An error raised in a DataLoader worker comes back with the worker's traceback
+    in its message ("Caught DataError in DataLoader worker process 0. Original Traceback ..."): its last line holds
+    the original message."""
+    msg = str(e)
+    if "\nOriginal Traceback" in msg:
+        name, sep, rest = msg.rstrip().splitlines()[-1].partition(": ")
+        if sep and " " not in name:
+            return rest
+    return msg
+
+
 def command(main):
     """Decorator for a command-line `main(argv=None) -> int`: applies the convention above.
 
@@ -55,6 +67,6 @@ def command(main):
             print(f"error: {describe_os_error(e)}", file=sys.stderr)
             return USER_ERROR
         except UserError as e:
-            print(f"error: {e}", file=sys.stderr)
+            print(f"error: {one_line(e)}", file=sys.stderr)
             return USER_ERROR
     return wrapper

@@ -29,9 +29,11 @@ def atomic_open(path, mode="w", **kwargs):
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
+        if isinstance(e, OSError) and e.filename is None:  # a failed write (full disk) names no file by itself
+            raise OSError(e.errno, e.strerror or str(e), path) from None
         raise
 
 
