@@ -27,8 +27,8 @@ def corpus(tmp_path_factory):
     videos = root / "videos"
     videos.mkdir()
     for i, (vid, dur) in enumerate(DURATIONS.items()):
-        make_video(str(videos / f"{vid}.mp4"), fps=30 if i % 2 == 0 else 25, duration=dur, size=(160, 90) if i < 3 else (90, 160),
-                   codec="libx264")
+        size = (160, 90) if i < 3 else (90, 160)  # one portrait video
+        make_video(str(videos / f"{vid}.mp4"), fps=30 if i % 2 == 0 else 25, duration=dur, size=size, codec="libx264")
     (videos / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"garbage" * 20)
     rows = []
     for i, (vid, dur) in enumerate(DURATIONS.items()):

@@ -31,13 +31,13 @@ def clip_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def clip_ex(clip_dir):
-    return ClipExtractor(clip_dir, batch_size=2)
+def blip_dir(tmp_path_factory):
+    return blip2.save_tiny_random(tmp_path_factory.mktemp("blip2"))
 
 
 @pytest.fixture(scope="module")
-def blip_dir(tmp_path_factory):
-    return blip2.save_tiny_random(tmp_path_factory.mktemp("blip2"))
+def clip_ex(clip_dir):
+    return ClipExtractor(clip_dir, batch_size=2)
 
 
 @pytest.fixture(scope="module")

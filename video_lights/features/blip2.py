@@ -9,14 +9,13 @@ with LAVIS `load_model_and_preprocess("blip2_feature_extractor", "pretrain")`, h
 The sub-modules are called explicitly (vision_model, query_tokens, qformer, embeddings), as LAVIS'
 `Blip2Qformer.extract_features` does, without Blip2Processor (which inserts image placeholder tokens).
 """
-import os
 import re
 
 import numpy as np
 import torch
 from transformers import Blip2Config, Blip2ForImageTextRetrieval, BertTokenizer
 
-from video_lights.features.clip import ModelError, check_frames, load_pretrained, pixel_values
+from video_lights.features.clip import ModelError, check_frames, load_pretrained, pixel_values, save_snapshot
 
 DEFAULT_MODEL = "Salesforce/blip2-itm-vit-g"
 MAX_WORDS = 50      # LAVIS `blip_caption` processor default
@@ -126,9 +125,4 @@ def save_tiny_random(directory, seed=0) -> str:
         text_config=dict(model_type="opt", vocab_size=64, hidden_size=16, ffn_dim=32, num_hidden_layers=1,
                          num_attention_heads=2, word_embed_proj_dim=16),
         num_query_tokens=4, image_text_hidden_size=16)
-    torch.manual_seed(seed)
-    model = Blip2ForImageTextRetrieval(config).eval()
-    os.makedirs(directory, exist_ok=True)
-    model.save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    return str(directory)
+    return save_snapshot(Blip2ForImageTextRetrieval, config, tokenizer, directory, seed)

@@ -272,8 +272,13 @@ def save_tiny_random(directory, vocab_path=None, seed=0) -> str:
         vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
                            image_size=224, patch_size=32),
         projection_dim=16)
+    return save_snapshot(CLIPModel, config, tokenizer, directory, seed)
+
+
+def save_snapshot(model_cls, config, tokenizer, directory, seed=0) -> str:
+    """A random `model_cls(config)` and `tokenizer` written to `directory` like a hub snapshot. Returns it."""
     torch.manual_seed(seed)
-    model = CLIPModel(config).eval()
+    model = model_cls(config).eval()
     os.makedirs(directory, exist_ok=True)
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)

@@ -2,10 +2,11 @@
 
 Per dataset (its spec gives the clip length, the text file name and key) the authors' directory names:
 
-    qvhighlights   slowfast_features  clip_features  blip_video_features   clip_text_features   blip_aug_text_features_openai
-    charades_sta   slowfast_features  clip_features  blip_video_features   clip_text_features   blip_text_features
-    tvsum          sf_features        clip_features  video_features_blip   query_features       query_features_blip
-    pretrain_*     slowfast_features  clip_features  blip_video_features   clip_query_features  blip_query_features
+    dataset        SlowFast           CLIP           BLIP-2               CLIP text            BLIP-2 text
+    qvhighlights   slowfast_features  clip_features  blip_video_features  clip_text_features   blip_aug_text_features_openai
+    charades_sta   slowfast_features  clip_features  blip_video_features  clip_text_features   blip_text_features
+    tvsum          sf_features        clip_features  video_features_blip  query_features       query_features_blip
+    pretrain_*     slowfast_features  clip_features  blip_video_features  clip_query_features  blip_query_features
 
 Any other dataset (a spec file) uses the QVHighlights names. Video files are `{vid}.npz` with key "features";
 text files are the spec's `text_file` ({qid} replaced) with the spec's `text_key` and, for "last_hidden_state"
