@@ -138,6 +138,8 @@ def test_missing_weights_and_extra_are_one_clear_line(corpus, tmp_path, capsys):
     assert extract_main(_args(corpus, tmp_path / "x", "--extractors", "clip", "--clip", "no/such-model")) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "no/such-model" in err and "download" in err
+    assert extract_main(_args(corpus, tmp_path / "x", "--extractors", "clip", "--fp16")) == 2
+    assert "--fp16 needs a CUDA device" in capsys.readouterr().err
     code = ("import sys; sys.modules['av'] = None; from video_lights.extract import main; "
             f"sys.exit(main(['--out', {str(tmp_path / 'y')!r}, '--videos', {str(corpus / 'videos')!r}]))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

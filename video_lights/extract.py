@@ -44,6 +44,7 @@ def build_parser():
     p.add_argument("--clip_length", type=float, default=None, help="seconds per clip (default: the spec's)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (torchrun: cuda:LOCAL_RANK)")
     p.add_argument("--batch_size", type=int, default=16, help="frames per CLIP / BLIP-2 batch (SlowFast: / 4)")
+    p.add_argument("--fp16", action="store_true", help="CLIP and BLIP-2's ViT in float16 (CUDA), as the authors ran")
     return p
 
 
@@ -117,7 +118,7 @@ def run(args):
     if not todo_v and not (todo_q and text_names):
         return _gather(summary)
     extractors = Extractors.load(names, slowfast=args.slowfast, clip=args.clip, blip2=args.blip2,
-                                 device=_device(args.device), batch_size=args.batch_size)
+                                 device=_device(args.device), batch_size=args.batch_size, fp16=args.fp16)
     start = time.perf_counter()
     from tqdm import tqdm
     durations = {}

@@ -14,6 +14,7 @@ from typing import Optional
 import numpy as np
 
 from video_lights.features.decode import VideoError, probe, sample_video, short_video_rate
+from video_lights.utils.cli import UserError
 
 SLOWFAST_RATE = 30  # HERO resamples every video to 30 fps for SlowFast
 DEFAULT_MODELS = {"clip": "openai/clip-vit-base-patch32", "blip2": "Salesforce/blip2-itm-vit-g"}
@@ -28,19 +29,24 @@ class Extractors:
 
     @classmethod
     def load(cls, names, slowfast=None, clip=DEFAULT_MODELS["clip"], blip2=DEFAULT_MODELS["blip2"], device="cpu",
-             batch_size=16):
+             batch_size=16, fp16=False):
         """Load the named extractors (weights from local paths or the local Hugging Face cache; nothing is
-        downloaded). slowfast: a .safetensors file made by `python -m video_lights.features.convert_slowfast`."""
+        downloaded). slowfast: a .safetensors file made by `python -m video_lights.features.convert_slowfast`.
+        fp16: CLIP and BLIP-2's ViT in float16 on CUDA, as OpenAI CLIP and LAVIS run there (SlowFast stays fp32)."""
+        import torch
+        if fp16 and not str(device).startswith("cuda"):
+            raise UserError("--fp16 needs a CUDA device (float16 CLIP / BLIP-2 as the authors ran them on GPUs)")
+        dtype = torch.float16 if fp16 else torch.float32
         out = cls()
         if "slowfast" in names:
             from video_lights.features.slowfast import SlowFastExtractor
             out.slowfast = SlowFastExtractor(slowfast, device=device, batch_size=max(1, batch_size // 4))
         if "clip" in names:
             from video_lights.features.clip import ClipExtractor
-            out.clip = ClipExtractor(clip, device=device, batch_size=batch_size)
+            out.clip = ClipExtractor(clip, device=device, batch_size=batch_size, dtype=dtype)
         if "blip2" in names:
             from video_lights.features.blip2 import Blip2Extractor
-            out.blip2 = Blip2Extractor(blip2, device=device, batch_size=batch_size)
+            out.blip2 = Blip2Extractor(blip2, device=device, batch_size=batch_size, dtype=dtype)
         return out
 
     def video_names(self):
