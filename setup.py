@@ -1,5 +1,8 @@
 from setuptools import find_packages, setup
 
+# raw video -> features (video_lights.extract, video_lights.features); never torchvision
+_VIDEO = ["av>=14,<19", "transformers>=5.0,<6", "safetensors>=0.4", "ftfy>=6.0", "huggingface_hub>=0.20"]
+
 setup(
     name="video_lights",
     version="0.1.0",
@@ -20,7 +23,10 @@ setup(
     ],
     extras_require={
         "test": ["pytest>=7.0", "hypothesis>=6.0"],
-        # raw video -> features (video_lights.extract, video_lights.features); never torchvision
-        "video": ["av>=14,<19", "transformers>=5.0,<6", "safetensors>=0.4", "ftfy>=6.0", "huggingface_hub>=0.20"],
+        "video": _VIDEO,
+        # the web demo (python -m video_lights.app): the video extra and Gradio
+        "demo": _VIDEO + ["gradio>=6,<7"],
+        # tests/test_app_browser.py drives the system's Chromium (never `playwright install`)
+        "browser": ["playwright>=1.40"],
     },
 )

@@ -11,13 +11,19 @@ PKG = Path(__file__).resolve().parents[1] / "video_lights"
 # modules run as `python -m ...`: nothing in the package may import them
 COMMAND_LINES = {"video_lights.train", "video_lights.inference", "video_lights.tvsum_report",
                  "video_lights.data.check", "video_lights.data.pack", "video_lights.data.synthetic",
-                 "video_lights.extract", "video_lights.features.parity", "video_lights.features.convert_slowfast"}
+                 "video_lights.extract", "video_lights.features.parity", "video_lights.features.convert_slowfast",
+                 "video_lights.predict.__main__", "video_lights.export", "video_lights.app.__main__"}
 # what each layer may import from video_lights (prefixes)
 ALLOWED = {
     "video_lights.utils": ("video_lights.utils",),
     "video_lights.model": ("video_lights.model", "video_lights.utils"),
     "video_lights.data": ("video_lights.data", "video_lights.utils"),
     "video_lights.features": ("video_lights.features", "video_lights.data", "video_lights.utils"),
+    "video_lights.predict": ("video_lights.predict", "video_lights.features", "video_lights.data", "video_lights.model",
+                             "video_lights.engine", "video_lights.config", "video_lights.api", "video_lights.utils"),
+    "video_lights.app": ("video_lights.app", "video_lights.predict", "video_lights.features", "video_lights.data",
+                         "video_lights.model", "video_lights.engine", "video_lights.config", "video_lights.api",
+                         "video_lights.utils"),
 }
 HEAVY = ("av", "transformers", "gradio", "torchvision", "cv2", "safetensors", "ftfy")
 
@@ -70,6 +76,18 @@ def _loaded_after(statement):
 def test_trainer_and_evaluator_do_not_load_heavy_dependencies():
     loaded = _loaded_after("import video_lights.engine.trainer, video_lights.train, video_lights.inference")
     assert not [m for m in loaded if m.split(".")[0] in HEAVY]
+
+
+def test_predictor_loads_no_heavy_dependency_until_it_extracts():
+    loaded = _loaded_after("import video_lights.predict, video_lights.api")
+    assert not [m for m in loaded if m.split(".")[0] in HEAVY]
+
+
+def test_the_check_itself_keeps_the_predictor_below_the_app():
+    assert layer_violations("video_lights.predict.predictor", {"video_lights.app.ui"})
+    assert layer_violations("video_lights.predict.predictor", {"video_lights.predict.__main__"})
+    assert layer_violations("video_lights.app.ui", {"video_lights.export"})
+    assert not layer_violations("video_lights.app.ui", {"video_lights.predict.predictor", "video_lights.features"})
 
 
 def test_data_and_model_load_without_each_other():
