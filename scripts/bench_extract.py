@@ -1,5 +1,5 @@
-"""Feature-extraction speed: seconds of video per second, per extractor and in total, and decoding once for all
-extractors versus once per frame rate (as other pipelines do). Prints a table.
+"""Feature-extraction speed: seconds of video per second, per extractor and in total, decoding once for all
+extractors versus once per frame rate (as other pipelines do), and the predictor end to end. Prints a table.
 
     python scripts/bench_extract.py [--seconds 20] [--device cpu|cuda] [--fp16] [--batch_size 16]
 
@@ -45,23 +45,32 @@ def timed(fn):
 
 
 def full_size_clip(device, dtype):
+    """CLIP ViT-B/32 at its released size with random weights; a small stand-in tokenizer (the vocabulary size
+    does not change the speed of the image or text tower)."""
     from transformers import CLIPConfig, CLIPModel
-    from video_lights.features.clip import ClipExtractor
+    from video_lights.features.clip import ClipExtractor, _tiny_tokenizer
+    tokenizer = _tiny_tokenizer()
     model = CLIPModel(CLIPConfig(projection_dim=512,
-                                 text_config=dict(hidden_size=512, intermediate_size=2048, num_hidden_layers=12,
-                                                  num_attention_heads=8, max_position_embeddings=77),
+                                 text_config=dict(vocab_size=len(tokenizer), hidden_size=512, intermediate_size=2048,
+                                                  num_hidden_layers=12, num_attention_heads=8,
+                                                  max_position_embeddings=77, bos_token_id=tokenizer.bos_token_id,
+                                                  eos_token_id=tokenizer.eos_token_id,
+                                                  pad_token_id=tokenizer.eos_token_id),
                                  vision_config=dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
                                                     num_attention_heads=12, patch_size=32, image_size=224)))
-    return ClipExtractor(model, device=device, dtype=dtype)
+    return ClipExtractor(model, device=device, dtype=dtype, tokenizer=tokenizer)
 
 
 def full_size_blip2(device, dtype):
-    from transformers import Blip2Config, Blip2ForImageTextRetrieval
-    from video_lights.features.blip2 import Blip2Extractor
+    """BLIP-2 (ViT-g + Q-Former) at its released size with random weights and a stand-in BERT vocabulary."""
+    from transformers import BertTokenizer, Blip2Config, Blip2ForImageTextRetrieval
+    from video_lights.features.blip2 import TINY_WORDS, Blip2Extractor
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + list(TINY_WORDS)
+    tokenizer = BertTokenizer(vocab={w: i for i, w in enumerate(vocab)})
     config = Blip2Config(vision_config=dict(hidden_size=1408, intermediate_size=6144, num_hidden_layers=39,
                                             num_attention_heads=16, patch_size=14, image_size=224),
-                         qformer_config=dict(use_qformer_text_input=True), num_query_tokens=32)
-    return Blip2Extractor(Blip2ForImageTextRetrieval(config), device=device, dtype=dtype)
+                         qformer_config=dict(use_qformer_text_input=True, vocab_size=len(vocab)), num_query_tokens=32)
+    return Blip2Extractor(Blip2ForImageTextRetrieval(config), device=device, dtype=dtype, tokenizer=tokenizer)
 
 
 def main(argv=None):
@@ -90,12 +99,23 @@ def main(argv=None):
         if not a.skip_blip2:
             blip2 = full_size_blip2(a.device, dtype)
             rows.append(("BLIP-2 ViT-g + Q-Former (0.5 fps)", timed(lambda: blip2.image_features(frames["frames"]))[0]))
+        if not a.skip_blip2:  # the predictor end to end: encode_video (all extractors) + 2 queries, VideoLights-B
+            from video_lights import build_model, parse_args
+            from video_lights.features.pipeline import Extractors
+            from video_lights.predict import Predictor
+            opt = parse_args(["--preset", "qvhl", "--device", a.device])
+            predictor = Predictor(build_model(opt), opt, Extractors(slowfast=sf, clip=clip, blip2=blip2), a.device)
+            encode, video = timed(lambda: predictor.encode_video(path))
+            answer, _ = timed(lambda: predictor.predict(video, ["a man cooks pasta", "a dog runs on the beach"]))
     total = once + sum(t for name, t in rows[2:])
     print(f"{a.seconds:.0f}-s 640x360 30-fps video, device {a.device} ({torch.get_num_threads()} threads), "
           f"{'fp16' if a.fp16 else 'fp32'}, random full-size weights")
     print("| step | s | s of video per s |\n|---|---|---|")
     for name, t in rows + [("total (decode once + all extractors)", total)]:
         print(f"| {name} | {t:.2f} | {a.seconds / t:.2f} |")
+    if not a.skip_blip2:
+        print(f"predictor end to end: encode_video {encode:.2f} s ({encode / a.seconds:.2f} min per minute of video), "
+              f"predict 2 queries {answer:.2f} s (VideoLights-B, random weights)")
     return 0
 
 
