@@ -18,7 +18,7 @@ import torch
 import av
 import numpy as np
 
-from video_lights.features.decode import decode, sample_video
+from video_lights.features.decode import decode
 from video_lights.features.slowfast import ClipAssembler, SlowFastExtractor, SlowFastR50
 
 
@@ -63,13 +63,12 @@ def full_size_clip(device, dtype):
 
 def full_size_blip2(device, dtype):
     """BLIP-2 (ViT-g + Q-Former) at its released size with random weights and a stand-in BERT vocabulary."""
-    from transformers import BertTokenizer, Blip2Config, Blip2ForImageTextRetrieval
-    from video_lights.features.blip2 import TINY_WORDS, Blip2Extractor
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + list(TINY_WORDS)
-    tokenizer = BertTokenizer(vocab={w: i for i, w in enumerate(vocab)})
+    from transformers import Blip2Config, Blip2ForImageTextRetrieval
+    from video_lights.features.blip2 import Blip2Extractor, tiny_tokenizer
+    tokenizer = tiny_tokenizer()
     config = Blip2Config(vision_config=dict(hidden_size=1408, intermediate_size=6144, num_hidden_layers=39,
                                             num_attention_heads=16, patch_size=14, image_size=224),
-                         qformer_config=dict(use_qformer_text_input=True, vocab_size=len(vocab)), num_query_tokens=32)
+                         qformer_config=dict(use_qformer_text_input=True, vocab_size=len(tokenizer)), num_query_tokens=32)
     return Blip2Extractor(Blip2ForImageTextRetrieval(config), device=device, dtype=dtype, tokenizer=tokenizer)
 
 
@@ -85,9 +84,8 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as tmp:
         path = textured_video(os.path.join(tmp, "v.mp4"), a.seconds)
         rates = {"slowfast": 30, "frames": 0.5}
-        once, _ = timed(lambda: sum(1 for _ in sample_video(path, rates)))
+        once, (frames, info) = timed(lambda: decode(path, rates))
         twice = sum(timed(lambda r=r: decode(path, {"f": r}))[0] for r in rates.values())
-        frames, info = decode(path, rates)
         sf = SlowFastExtractor(SlowFastR50().eval(), device=a.device, batch_size=max(1, a.batch_size // 4))
         assembler = ClipAssembler(2, info.clip_duration)
         clips = [c for f in frames["slowfast"] for c in assembler.push(f)] + assembler.finish()

@@ -7,13 +7,13 @@
     model, ckpt = load_checkpoint("owner/videolights-b")  # such a directory on the Hugging Face hub (local cache)
 """
 import argparse
-import json
 import os
 import re
 
 from video_lights.config import ConfigError, opt_from_dict, saved_options
 from video_lights.model.checkpoint import CheckpointError, load_weights, read_checkpoint
 from video_lights.model.videolights import build_model
+from video_lights.utils.io import load_json
 
 # an exported directory (python -m video_lights.export): no pickle anywhere
 EXPORT_WEIGHTS = "model.safetensors"
@@ -44,8 +44,7 @@ def read_exported(directory, map_location="cpu") -> dict:
             raise CheckpointError(f"{p}: missing: an exported checkpoint directory holds {EXPORT_CONFIG} and "
                                   f"{EXPORT_WEIGHTS} (python -m video_lights.export)")
     try:
-        with open(config_path, encoding="utf-8") as f:
-            config = json.load(f)
+        config = load_json(config_path)
     except (OSError, ValueError) as e:
         raise CheckpointError(f"{config_path}: cannot read ({e})") from None
     if not isinstance(config, dict) or config.get("format") != EXPORT_FORMAT or \

@@ -22,12 +22,10 @@ from video_lights.api import EXPORT_CONFIG, EXPORT_FORMAT, EXPORT_VERSION, EXPOR
     load_checkpoint
 from video_lights.config import opt_to_dict
 from video_lights.data.specs import REGISTRY
+from video_lights.features.layouts import RELEASED_DIMS, extractor_ids, feature_types, folder_name
 from video_lights.utils.cli import ArgumentParser, UserError, command
 from video_lights.utils.io import atomic_open, check_writable_dir, load_json, save_json
 
-RELEASED_DIMS = {"video": {"slowfast": 2304, "clip": 512, "blip2": 768}, "text": {"clip": 512, "blip2": 768}}
-# None (SlowFast): the converter's default file, ~/.cache/video_lights/ (features/slowfast.py default_weights_path)
-DEFAULT_EXTRACTORS = {"slowfast": None, "clip": "openai/clip-vit-base-patch32", "blip2": "Salesforce/blip2-itm-vit-g"}
 SLOWFAST_RELEASE = ("SlowFast-R50 8x8 Kinetics-400 (SLOWFAST_8x8_R50.pkl of PySlowFast's model zoo, converted by "
                     "`python -m video_lights.features.convert_slowfast`)")
 # machine-local options: not exported (they name this machine's folders or a past run)
@@ -41,8 +39,8 @@ KEY_OPTIONS = ("dataset", "ctx_mode", "clip_length", "max_v_l", "max_q_l", "hidd
 def portable_options(opt) -> dict:
     """JSON options that rebuild the model anywhere: feature folders by name, no local paths, device "cpu"."""
     d = {k: v for k, v in opt_to_dict(opt).items() if k not in LOCAL_OPTIONS}
-    d["v_feat_dirs"] = [os.path.basename(os.path.normpath(str(p))) for p in opt.v_feat_dirs]
-    d["t_feat_dirs"] = [os.path.basename(os.path.normpath(str(p))) for p in opt.t_feat_dirs]
+    d["v_feat_dirs"] = [folder_name(p) for p in opt.v_feat_dirs]
+    d["t_feat_dirs"] = [folder_name(p) for p in opt.t_feat_dirs]
     d["device"] = "cpu"
     return json.loads(json.dumps(d, default=str))
 
@@ -50,14 +48,13 @@ def portable_options(opt) -> dict:
 def feature_set(opt) -> dict:
     """{"video": [{"type", "folder", "dim"}], "text": [...], "v_feat_dim", "t_feat_dim", "clip_length"}; a type's
     dim is the released extractor's when the types' released widths add up to the model's, else null."""
-    from video_lights.predict.predictor import feature_types
     video, text = feature_types(opt, "checkpoint")
     out = {}
     for what, types, dirs, total in (("video", video, opt.v_feat_dirs, opt.v_feat_dim),
                                      ("text", text, opt.t_feat_dirs, opt.t_feat_dim)):
         dims = [RELEASED_DIMS[what][t] for t in types]
         known = sum(dims) == total
-        out[what] = [{"type": t, "folder": os.path.basename(os.path.normpath(str(d))), "dim": dim if known else None}
+        out[what] = [{"type": t, "folder": folder_name(d), "dim": dim if known else None}
                      for t, d, dim in zip(types, dirs, dims)]
     out.update(v_feat_dim=opt.v_feat_dim, t_feat_dim=opt.t_feat_dim, clip_length=opt.clip_length)
     return out
@@ -121,9 +118,8 @@ def export(ckpt_path, out_dir, extractors=None, name=None) -> list:
         raise UserError(f"{ckpt_path}: trained on a dataset spec file ({opt.dataset}); export supports the "
                         f"registered datasets ({', '.join(REGISTRY)})")
     feats = feature_set(opt)
-    saved = (ckpt.get("config") or {}).get("extractors") or {}
-    types = [f["type"] for f in feats["video"] + feats["text"]]
-    ids = {t: (extractors or {}).get(t) or saved.get(t) or DEFAULT_EXTRACTORS[t] for t in dict.fromkeys(types)}
+    types = list(dict.fromkeys(f["type"] for f in feats["video"] + feats["text"]))
+    ids = extractor_ids(types, extractors, (ckpt.get("config") or {}).get("extractors"))
     config = {"format": EXPORT_FORMAT, "format_version": EXPORT_VERSION,
               "source": (ckpt.get("config") or {}).get("source") or os.path.basename(os.path.normpath(ckpt_path)),
               "epoch": ckpt.get("epoch") if isinstance(ckpt.get("epoch"), int) else None,

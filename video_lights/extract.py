@@ -20,9 +20,10 @@ import time
 
 from video_lights.data.annotations import read_jsonl
 from video_lights.data.specs import REGISTRY, load_spec
+from video_lights.features.layouts import DEFAULT_MODELS, TEXT_EXTRACTORS, VIDEO_EXTRACTORS
 from video_lights.features.sources import find_video, list_videos, video_id
 from video_lights.utils.cli import USER_ERROR, ArgumentParser, UserError, command
-from video_lights.utils.io import atomic_open
+from video_lights.utils.io import save_npz
 
 def build_parser():
     p = ArgumentParser(prog="python -m video_lights.extract", description=__doc__.split("\n\n")[0])
@@ -33,12 +34,11 @@ def build_parser():
     p.add_argument("--annotations", nargs="+", default=[], help="annotation jsonl files: their queries (and with "
                                                                 "--video_dir their videos) are extracted")
     p.add_argument("--video_dir", help="folder holding the videos named by the annotations' vid")
-    p.add_argument("--extractors", nargs="+", choices=["slowfast", "clip", "blip2"],
-                   default=["slowfast", "clip", "blip2"])
+    p.add_argument("--extractors", nargs="+", choices=VIDEO_EXTRACTORS, default=list(VIDEO_EXTRACTORS))
     p.add_argument("--slowfast", help="SlowFast-R50 weights (.safetensors from "
                                       "python -m video_lights.features.convert_slowfast)")
-    p.add_argument("--clip", default="openai/clip-vit-base-patch32", help="CLIP: hub id (local cache) or folder")
-    p.add_argument("--blip2", default="Salesforce/blip2-itm-vit-g", help="BLIP-2: hub id (local cache) or folder")
+    p.add_argument("--clip", default=DEFAULT_MODELS["clip"], help="CLIP: hub id (local cache) or folder")
+    p.add_argument("--blip2", default=DEFAULT_MODELS["blip2"], help="BLIP-2: hub id (local cache) or folder")
     p.add_argument("--frame_rule", choices=["modern", "legacy"], default="modern",
                    help="FFmpeg fps-filter frame selection: modern (FFmpeg >= 4) or legacy (FFmpeg 3.x)")
     p.add_argument("--clip_length", type=float, default=None, help="seconds per clip (default: the spec's)")
@@ -75,12 +75,6 @@ def _device(value):
     return value
 
 
-def _save(path, arrays):
-    import numpy as np
-    with atomic_open(path, "wb") as f:
-        np.savez(f, **arrays)
-
-
 def _gather(summary):
     """All ranks' summaries (a list) when run under torchrun with several processes, else [summary]."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -97,7 +91,7 @@ def _gather(summary):
 def run(args):
     """Extract this rank's share; returns the summaries of all ranks."""
     try:
-        from video_lights.features.decode import VideoError, probe
+        from video_lights.features.decode import VideoError
         from video_lights.features.layouts import Layout
         from video_lights.features.pipeline import Extractors, extract_text, extract_video
     except ImportError as e:
@@ -110,7 +104,7 @@ def run(args):
     videos, queries = videos[rank::world], queries[rank::world]  # a fixed, disjoint share per rank
     names = list(args.extractors)
     todo_v = [(vid, p) for vid, p in videos if not all(os.path.isfile(layout.video_path(n, vid)) for n in names)]
-    text_names = [n for n in names if n in ("clip", "blip2")]
+    text_names = [n for n in names if n in TEXT_EXTRACTORS]
     todo_q = [(qid, q) for qid, q in queries
               if not all(os.path.isfile(layout.text_path(n, qid)) for n in text_names)]
     summary = {"rank": rank, "videos": 0, "queries": 0, "skipped": len(videos) - len(todo_v) + len(queries)
@@ -121,30 +115,27 @@ def run(args):
                                  device=_device(args.device), batch_size=args.batch_size, fp16=args.fp16)
     start = time.perf_counter()
     from tqdm import tqdm
-    durations = {}
+    bar = tqdm(unit="s", unit_scale=True, desc=f"seconds of video (rank {rank})", disable=not sys.stderr.isatty())
     for vid, p in todo_v:
-        try:
-            durations[vid] = (probe(p).duration or 0.0) if p else 0.0
-        except VideoError:
-            durations[vid] = 0.0
-    bar = tqdm(total=sum(durations.values()), unit="s", unit_scale=True, desc=f"videos (rank {rank})",
-               disable=not sys.stderr.isatty())
-    for vid, p in todo_v:
+        step = {"done": 0.0}
+
+        def advance(done, total, step=step):  # the bar counts seconds of video through the extractors
+            bar.update(done - step["done"])
+            step["done"] = done
         try:
             if p is None:
-                raise VideoError(f"{vid}: no video file named {vid}.* in {args.video_dir}")
-            rows = extract_video(p, extractors, clip_length, args.frame_rule)
+                raise VideoError(vid, f"no video file named {vid}.* in {args.video_dir}")
+            rows, info = extract_video(p, extractors, clip_length, args.frame_rule, progress=advance)
             for n, feats in rows.items():
-                _save(layout.video_path(n, vid), layout.video_arrays(n, feats))
+                save_npz(layout.video_path(n, vid), **layout.video_arrays(n, feats))
             summary["videos"] += 1
-            summary["video_seconds"] += durations[vid]
+            summary["video_seconds"] += info.duration or 0.0
         except VideoError as e:
             summary["failed"].append(str(e))
-        bar.update(durations[vid])
     bar.close()
     for qid, query in (todo_q if text_names else []):
         for n, text in extract_text(query, extractors).items():
-            _save(layout.text_path(n, qid), layout.text_arrays(n, text))
+            save_npz(layout.text_path(n, qid), **layout.text_arrays(n, text))
         summary["queries"] += 1
     summary["seconds"] = time.perf_counter() - start
     return _gather(summary)

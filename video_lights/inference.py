@@ -13,15 +13,14 @@ import sys
 
 from video_lights.config import parse_args
 from video_lights.engine.evaluation import run_inference
-from video_lights.utils.cli import USER_ERROR, command
+from video_lights.utils.cli import UserError, command
 
 
 @command
 def main(argv=None):
     opt = parse_args(argv, inference=True)
     if opt.resume is None:
-        print("error: --resume CHECKPOINT is required", file=sys.stderr)
-        return USER_ERROR
+        raise UserError("--resume CHECKPOINT is required")
     metrics, path = run_inference(opt)
     print(f"wrote {path}")
     if metrics is not None:

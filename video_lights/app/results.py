@@ -3,15 +3,14 @@
 A row is [query, rank, start, end, score]: start and end as h:mm:ss.s in seconds of the real video, score with
 3 decimals. Scores of windows from different parts of a long video are not calibrated against each other
 (see video_lights.predict)."""
+from video_lights.predict.report import hms
+
 HEADERS = ["query", "rank", "start", "end", "score"]
 
 
 def format_time(seconds: float) -> str:
-    """h:mm:ss.s, e.g. 3725.25 -> '1:02:05.2' (tenths rounded half to even; never negative)."""
-    tenths = round(max(0.0, float(seconds)) * 10)
-    h, rest = divmod(tenths, 36000)
-    m, rest = divmod(rest, 600)
-    return f"{h}:{m:02d}:{rest // 10:02d}.{rest % 10}"
+    """h:mm:ss.s, e.g. 3725.25 -> '1:02:05.2' (predict/report.py hms with tenths)."""
+    return hms(seconds, tenths=True)
 
 
 def parse_time(text: str) -> float:

@@ -2,7 +2,7 @@
 start_end_collate and prepare_batch_inputs)."""
 import torch
 
-from video_lights.data.inputs import pad_sequences
+from video_lights.data.inputs import model_inputs, pad_sequences
 
 
 def start_end_collate(batch):
@@ -38,16 +38,12 @@ def prepare_batch_inputs(batched_model_inputs, device, non_blocking=False):
     def to(x):
         return x.to(device, non_blocking=non_blocking)
 
-    model_inputs = {
-        "src_txt": to(batched_model_inputs["query_feat"][0]),
-        "src_txt_mask": to(batched_model_inputs["query_feat"][1]),
-        "src_vid": to(batched_model_inputs["video_feat"][0]),
-        "src_vid_mask": to(batched_model_inputs["video_feat"][1]),
-    }
+    inputs = model_inputs(batched_model_inputs["video_feat"], batched_model_inputs["query_feat"], device,
+                          non_blocking)
     targets = {}
     if "span_labels" in batched_model_inputs:
         targets["span_labels"] = [{"spans": to(e["spans"])} for e in batched_model_inputs["span_labels"]]
     for name in ("saliency_pos_labels", "saliency_neg_labels", "saliency_pos_index", "saliency_all_labels"):
         if name in batched_model_inputs:
             targets[name] = to(batched_model_inputs[name])
-    return model_inputs, (targets or None)
+    return inputs, (targets or None)

@@ -127,13 +127,12 @@ class StartEndDataset(Dataset):
 
     def _video_feat(self, vid):
         feats = [read_video(s, vid, self.max_v_l) for s in self.v_stores]
-        v = video_input(feats, self.max_v_l, self.normalize, self.use_tef, self.use_video)
-        width = v.shape[1] - (2 if self.use_tef else 0)
+        width = sum(f.shape[1] for f in feats)
         if self.use_video and self.v_feat_dim is not None and width != self.v_feat_dim:
             dims = " + ".join(f"{s.file_of(video_stems(s, vid)[0])} {f.shape[1]}" for s, f in zip(self.v_stores, feats))
             raise DataError(f"video features of '{vid}' have {width} dims ({dims}) but --v_feat_dim is "
                             f"{self.v_feat_dim} (without tef)")
-        return v
+        return video_input(feats, self.max_v_l, self.normalize, self.use_tef, self.use_video)
 
     def query_feat(self, qid) -> np.ndarray:
         """float32 (Lq, Dt); see data/inputs.py."""

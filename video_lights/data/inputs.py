@@ -74,7 +74,10 @@ def pad_sequences(sequences, dtype=np.float32):
 def batch_inputs(videos, queries, device="cpu", non_blocking=False):
     """B video inputs (Lv_i, Dv) and B query inputs (Lq_i, Dt) -> the model's keyword arguments on `device`:
     src_vid (B, Lv, Dv), src_vid_mask (B, Lv), src_txt (B, Lq, Dt), src_txt_mask (B, Lq); masks float, 1 = valid."""
-    src_vid, src_vid_mask = pad_sequences(videos)
-    src_txt, src_txt_mask = pad_sequences(queries)
-    out = dict(src_txt=src_txt, src_txt_mask=src_txt_mask, src_vid=src_vid, src_vid_mask=src_vid_mask)
+    return model_inputs(pad_sequences(videos), pad_sequences(queries), device, non_blocking)
+
+
+def model_inputs(video, query, device="cpu", non_blocking=False):
+    """(src_vid, src_vid_mask) and (src_txt, src_txt_mask) padded pairs -> the model's keyword arguments on device."""
+    out = dict(src_txt=query[0], src_txt_mask=query[1], src_vid=video[0], src_vid_mask=video[1])
     return {k: v.to(device, non_blocking=non_blocking) for k, v in out.items()}

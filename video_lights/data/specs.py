@@ -10,6 +10,7 @@ adding a dataset means adding a spec, not editing code. The values of the regist
 file with the same fields (only `name` and `label_kind` are required).
 """
 import dataclasses
+import functools
 import json
 import os
 from typing import Optional
@@ -38,9 +39,9 @@ _MR = [f"MR-{r}-mAP" for r in ("full", "short", "middle", "long")] + ["MR-full-m
 BRIEF_METRICS = {"moment_retrieval": _MR + [f"MR-full-R1@{t}" for t in ("0.3", "0.5", "0.7")]
                  + [f"HL-min-{g}-{m}" for g in ("Fair", "Good", "VeryGood") for m in ("mAP", "Hit1")],
                  "tvsum": ["mAP"], "youtube": ["mAP"]}
-_TYPES = {"name": str, "label_kind": str, "tag": str, "clip_length": (int, float), "max_v_l": int, "moments": bool,
+_TYPES = {"name": str, "label_kind": str, "tag": str, "clip_length": (int, float), "max_v_l": int,
           "saliency_in_submission": bool, "text_file": str, "text_key": str, "snap_max_ts": (int, float, type(None)),
-          "metrics": str, "selection": dict, "save_every": int, "domains": bool, "download": str}
+          "metrics": (str, type(None)), "selection": (dict, type(None)), "save_every": int, "domains": bool, "download": str}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,12 +51,12 @@ class DatasetSpec:
     name: registry name or the spec file's name.  tag: the authors' dset_name, used in run-folder and prediction
     file names (hl, charadesSTA, tacos, tvsum, youtube_uni).  label_kind: one of LABEL_KINDS.
     clip_length: seconds per feature row.  max_v_l: feature rows kept per video (-1 = all).
-    moments: rows carry moment windows, so the matcher and the span / label / alignment losses run.
     saliency_in_submission: predictions carry pred_saliency_scores (the authors drop them where the annotations
     have no saliency scores).  text_file: stem of a query's text-feature file ({qid} is replaced).
     text_key: the npz array holding the token features.  snap_max_ts: predicted windows are clamped to
-    [0, snap_max_ts] s and rounded to clip multiples (None: only rounded to 4 decimals).  metrics: one of METRICS.
-    selection: {brief metric: weight} for choosing the best checkpoint.  save_every: weight-only checkpoint every N
+    [0, snap_max_ts] s and rounded to clip multiples (None: only rounded to 4 decimals).  metrics: one of METRICS
+    (default: from the label kind).  selection: {brief metric: weight} for choosing the best checkpoint (default:
+    R1 + mIoU for moment retrieval, mAP otherwise).  save_every: weight-only checkpoint every N
     epochs (0 = none).  domains: rows carry "domain" and --dset_domain picks one.  download: what to fetch when its
     features are missing.
     """
@@ -64,13 +65,12 @@ class DatasetSpec:
     tag: str = ""
     clip_length: float = 2
     max_v_l: int = 75
-    moments: bool = True
     saliency_in_submission: bool = True
     text_file: str = "qid{qid}"
     text_key: str = "last_hidden_state"
     snap_max_ts: Optional[float] = None
-    metrics: str = "moment_retrieval"
-    selection: dict = dataclasses.field(default_factory=lambda: dict(MR_SELECTION))
+    metrics: Optional[str] = None
+    selection: Optional[dict] = None
     save_every: int = 50
     domains: bool = False
     download: str = ""
@@ -81,6 +81,12 @@ class DatasetSpec:
             value = getattr(self, field)
             if not isinstance(value, kind) or (isinstance(value, bool) and kind in (int, (int, float))):
                 raise DataError(f"{where}: field '{field}' = {value!r} has the wrong type")
+        if self.metrics is None:
+            object.__setattr__(self, "metrics", "moment_retrieval" if self.moments else
+                               "tvsum" if self.label_kind == "tvsum" else "youtube")
+        if self.selection is None:
+            object.__setattr__(self, "selection", dict(MR_SELECTION if self.metrics == "moment_retrieval"
+                                                       else HD_SELECTION))
         if not self.tag:
             object.__setattr__(self, "tag", self.name)
         if self.label_kind not in LABEL_KINDS:
@@ -102,9 +108,12 @@ class DatasetSpec:
                             f"'{self.metrics}' ({', '.join(BRIEF_METRICS[self.metrics])})")
         if self.save_every < 0 or (self.snap_max_ts is not None and self.snap_max_ts <= 0):
             raise DataError(f"{where}: fields 'save_every' (>= 0) and 'snap_max_ts' (> 0) must not be negative")
-        if self.moments != (self.label_kind in ("qvhighlights", "window")):
-            raise DataError(f"{where}: field 'moments' = {self.moments} does not fit label_kind "
-                            f"{self.label_kind!r} (windows exist exactly for qvhighlights and window labels)")
+
+    @property
+    def moments(self) -> bool:
+        """Rows carry moment windows (qvhighlights and window labels): the matcher and the span / label /
+        alignment losses run."""
+        return self.label_kind in ("qvhighlights", "window")
 
     @property
     def labels_field(self) -> str:
@@ -124,11 +133,11 @@ REGISTRY = {s.name: s for s in [
                 download="the Charades-STA features (SlowFast, CLIP and BLIP-2 video; CLIP and BLIP-2 text)"),
     DatasetSpec("tacos", "window", tag="tacos", saliency_in_submission=False, text_file="{qid}",
                 download="the TACoS features"),
-    DatasetSpec("tvsum", "tvsum", tag="tvsum", max_v_l=1000, moments=False, text_file="{qid}", text_key="token",
-                metrics="tvsum", selection=HD_SELECTION, save_every=0, domains=True,
+    DatasetSpec("tvsum", "tvsum", tag="tvsum", max_v_l=1000, text_file="{qid}", text_key="token",
+                save_every=0, domains=True,
                 download="the TVSum features (I3D rgb/opt video, CLIP query tokens)"),
-    DatasetSpec("youtube_highlights", "youtube", tag="youtube_uni", clip_length=1, max_v_l=1000, moments=False,
-                text_file="{qid}", metrics="youtube", selection=HD_SELECTION, save_every=0, domains=True,
+    DatasetSpec("youtube_highlights", "youtube", tag="youtube_uni", clip_length=1, max_v_l=1000,
+                text_file="{qid}", save_every=0, domains=True,
                 download="the YouTube Highlights features"),
     # Pretraining data is evaluated on QVHighlights val (--eval_dataset qvhighlights), so it names runs "hl".
     DatasetSpec("pretrain_captions", "window", tag="hl", snap_max_ts=150, selection=QVHL_SELECTION,
@@ -166,7 +175,12 @@ def load_spec(name_or_path) -> DatasetSpec:
         return name_or_path
     if name_or_path in REGISTRY:
         return REGISTRY[name_or_path]
-    path = str(name_or_path)
+    return _load_spec_file(os.path.abspath(str(name_or_path)), str(name_or_path))
+
+
+@functools.lru_cache(maxsize=None)
+def _load_spec_file(abspath, path) -> DatasetSpec:
+    """A spec file, read once per run (every consumer of --dataset FILE gets the same spec)."""
     if not path.endswith((".json", ".yaml", ".yml")):
         raise DataError(f"unknown dataset {path!r}: use one of {', '.join(REGISTRY)} or a spec file "
                         f"(.json / .yaml)")
@@ -180,11 +194,6 @@ def load_spec(name_or_path) -> DatasetSpec:
         raise DataError(f"{path}: unknown field(s) {', '.join(unknown)} (fields: {', '.join(sorted(fields))})")
     if "label_kind" not in d:
         raise DataError(f"{path}: field 'label_kind' is missing ({', '.join(LABEL_KINDS)})")
-    d.setdefault("moments", d["label_kind"] in ("qvhighlights", "window"))
-    if not d["moments"]:
-        d.setdefault("metrics", "tvsum" if d["label_kind"] == "tvsum" else "youtube")
-        d.setdefault("selection", dict(HD_SELECTION))
-        d.setdefault("saliency_in_submission", True)
     try:
         return DatasetSpec(**d)
     except DataError as e:

@@ -148,9 +148,15 @@ def nms_setting(opt):
     return None if opt.nms_thd == -1 else (opt.nms_thd, opt.max_before_nms, opt.max_after_nms)
 
 
-def run_inference(opt, model=None):
+def pin_memory(opt) -> bool:
+    """Pinned host memory (and non-blocking copies) for CUDA runs, unless --no_pin_memory."""
+    return not opt.no_pin_memory and opt.device.type == "cuda"
+
+
+def run_inference(opt, model=None, dataset=None):
     """Predict the split opt.eval_path (named opt.eval_split_name) with the checkpoint opt.resume (or the given
-    model) and write hl_{split}_submission.jsonl, with its metrics when the rows have labels.
+    model; `dataset`: the eval dataset when the caller has it) and write hl_{split}_submission.jsonl, with its
+    metrics when the rows have labels.
 
     Returns (metrics or None, submission path).
     """
@@ -158,13 +164,14 @@ def run_inference(opt, model=None):
         raise EvaluationError(f"no annotation file for split '{opt.eval_split_name}': {opt.eval_path} does not "
                               f"exist (pass --eval_path)")
     spec = load_spec(opt.eval_dataset)
-    dataset = build_dataset(opt, opt.eval_path, spec=spec)
+    dataset = dataset if dataset is not None else build_dataset(opt, opt.eval_path, spec=spec)
     if model is None:
         model, _ = load_checkpoint(opt.resume, build_model(opt))
     check_writable_dir(opt.results_dir)  # before predicting, not after
-    loader = build_eval_loader(dataset, opt.eval_bsz, opt.num_workers, pin_memory=opt.device.type == "cuda")
+    loader = build_eval_loader(dataset, opt.eval_bsz, opt.num_workers, pin_memory(opt))
     submission, _ = predict(model.to(opt.device), loader, spec, opt.device, opt.clip_length, opt.amp,
-                            sort=not opt.no_sort_results, max_batches=1 if opt.debug else None)
+                            sort=not opt.no_sort_results, non_blocking=pin_memory(opt),
+                            max_batches=1 if opt.debug else None)
     name = f"hl_{opt.eval_split_name}_submission" + (f"_{opt.eval_id}" if getattr(opt, "eval_id", None) else "")
     save_path = os.path.join(opt.results_dir, name + ".jsonl")
     metrics, _, _ = write_predictions(submission, dataset.data if dataset.load_labels else None, spec, save_path,

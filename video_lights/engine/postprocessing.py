@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from video_lights.utils.spans import span_cxw_to_xx
 
-def _round4(x: float) -> float:
+def round4(x: float) -> float:
     return float(f"{x:.4f}")
 
 
@@ -31,7 +31,7 @@ def decode_moments(pred_logits, pred_spans, durations, sort=True):
         ranked = torch.cat([spans_b * duration, scores_b[:, None]], dim=1).tolist()
         if sort:
             ranked = sorted(ranked, key=lambda r: r[2], reverse=True)
-        rows.append([[_round4(v) for v in r] for r in ranked])
+        rows.append([[round4(v) for v in r] for r in ranked])
     return rows
 
 
@@ -62,7 +62,7 @@ def snap_windows(rows, clip_length, max_ts):
     windows_and_scores = torch.tensor(rows)  # float32 [n, 3], as the reference
     windows = windows_and_scores[:, :2].clamp(min=0, max=max_ts)
     windows = torch.round(windows / clip_length) * clip_length
-    return [w + [_round4(s)] for w, s in zip(windows.tolist(), windows_and_scores[:, 2].tolist())]
+    return [w + [round4(s)] for w, s in zip(windows.tolist(), windows_and_scores[:, 2].tolist())]
 
 
 def _enclosing_iou(a, b):

@@ -23,7 +23,7 @@ from video_lights.api import load_checkpoint
 from video_lights.config import save_opt, set_results_dir
 from video_lights.data import build_dataset, load_spec, start_end_collate
 from video_lights.engine.evaluation import (EvaluationError, build_eval_loader, check_scorable, nms_setting,
-                                            predict, run_inference, stop_score, write_predictions)
+                                            pin_memory, predict, run_inference, stop_score, write_predictions)
 from video_lights.engine.precision import grad_scaler
 from video_lights.engine.training import NonFiniteError, train_one_epoch
 from video_lights.model import build_criterion, build_model
@@ -101,8 +101,7 @@ class Trainer:
                 dataset.check_features(0)  # dims and files of one row, before anything is created
         if self.eval_set is not None and self.eval_set.load_labels:
             check_scorable(self.eval_spec)
-        pin = not opt.no_pin_memory and opt.device.type == "cuda"
-        self.non_blocking = pin
+        pin = self.non_blocking = pin_memory(opt)
         self.train_loader = DataLoader(self.train_set, collate_fn=start_end_collate, batch_size=opt.bsz,
                                        shuffle=True, num_workers=opt.num_workers, pin_memory=pin)
         self.eval_loader = (build_eval_loader(self.eval_set, opt.eval_bsz, opt.num_workers, pin)
@@ -110,7 +109,8 @@ class Trainer:
 
         self.model = build_model(opt).to(opt.device)
         self.criterion = build_criterion(opt, self.spec.moments).to(opt.device)
-        self.eval_criterion = build_criterion(opt, self.eval_spec.moments).to(opt.device)
+        self.eval_criterion = (self.criterion if self.eval_spec.moments == self.spec.moments
+                               else build_criterion(opt, self.eval_spec.moments).to(opt.device))
         self.optimizer = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad], lr=opt.lr,
                                            weight_decay=opt.wd)
         self.lr_scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, opt.lr_drop)
@@ -255,7 +255,8 @@ class Trainer:
         if self.eval_set is not None and os.path.isfile(self.best_path) and not opt.debug:
             final_opt = copy.copy(opt)
             final_opt.resume = self.best_path
-            metrics, path = run_inference(final_opt)
+            load_checkpoint(self.best_path, self.model, map_location=opt.device)  # the best weights, in place
+            metrics, path = run_inference(final_opt, self.model, self.eval_set)
             logger.info("inference of the best checkpoint: %s", path)
             if metrics is not None:
                 logger.info("%s", json.dumps(metrics["brief"]))

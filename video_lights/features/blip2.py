@@ -16,8 +16,9 @@ import torch
 from transformers import Blip2Config, Blip2ForImageTextRetrieval, BertTokenizer
 
 from video_lights.features.clip import ModelError, check_frames, load_pretrained, pixel_values, save_snapshot
+from video_lights.features.layouts import DEFAULT_MODELS
 
-DEFAULT_MODEL = "Salesforce/blip2-itm-vit-g"
+DEFAULT_MODEL = DEFAULT_MODELS["blip2"]
 MAX_WORDS = 50      # LAVIS `blip_caption` processor default
 
 
@@ -111,12 +112,18 @@ TINY_WORDS = ("a", "man", "woman", "the", "is", "in", "on", "of", "and", "with",
               "?", ",", "'", "s", "##s", "##ing", "##ed")
 
 
+def tiny_tokenizer() -> BertTokenizer:
+    """A BertTokenizer of a few dozen words plus the special tokens (tests, benchmarks)."""
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + list(TINY_WORDS)
+    return BertTokenizer(vocab={w: i for i, w in enumerate(vocab)})
+
+
 def save_tiny_random(directory, seed=0) -> str:
     """Write a tiny random Blip2ForImageTextRetrieval (ViT width 32, 2 layers, patch 32 on 224 images; Q-Former
     width 32, 2 layers, text input enabled, 4 query tokens) and a BertTokenizer of a few dozen words to
     `directory`, laid out like a hub snapshot so that Blip2Extractor(directory) loads it. Returns the directory."""
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + list(TINY_WORDS)
-    tokenizer = BertTokenizer(vocab={w: i for i, w in enumerate(vocab)})
+    tokenizer = tiny_tokenizer()
+    vocab = tokenizer.vocab
     config = Blip2Config(
         vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
                            image_size=224, patch_size=32, initializer_range=0.02),

@@ -22,9 +22,10 @@ import torch
 import transformers
 from transformers import AutoConfig, CLIPConfig, CLIPModel, CLIPTokenizer
 
+from video_lights.features.layouts import DEFAULT_MODELS
 from video_lights.utils.cli import UserError
 
-DEFAULT_MODEL = "openai/clip-vit-base-patch32"
+DEFAULT_MODEL = DEFAULT_MODELS["clip"]
 # OpenAI CLIP's pixel statistics (also BLIP-2's `blip_image_eval` normalisation).
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -225,12 +226,10 @@ class ClipExtractor:
         """One query -> {"last_hidden_state": float32 (L, text_dim), rows SOT..EOT with L <= 32, after
         `final_layer_norm` and before the projection; "pooler_output": float32 (image_dim,), the EOT row
         projected by `text_projection`}."""
-        input_ids = torch.tensor([self.token_ids(query)], device=self.device)
-        mask = torch.ones_like(input_ids)
-        out = self.model.text_model(input_ids=input_ids, attention_mask=mask)
-        valid = int(mask[0].sum())
+        input_ids = torch.tensor([self.token_ids(query)], device=self.device)  # one query: no padding
+        out = self.model.text_model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids))
         pooled = self.model.text_projection(out.pooler_output)[0]
-        return {"last_hidden_state": out.last_hidden_state[0, :valid].float().cpu().numpy(),
+        return {"last_hidden_state": out.last_hidden_state[0].float().cpu().numpy(),
                 "pooler_output": pooled.float().cpu().numpy()}
 
 

@@ -18,9 +18,12 @@ import os
 import numpy as np
 
 from video_lights.data.specs import DatasetSpec
+from video_lights.utils.cli import UserError
 
 VIDEO_EXTRACTORS = ("slowfast", "clip", "blip2")
 TEXT_EXTRACTORS = ("clip", "blip2")
+# the released extractors: Hugging Face hub ids (SlowFast: the converted .pkl, features/convert_slowfast.py)
+DEFAULT_MODELS = {"clip": "openai/clip-vit-base-patch32", "blip2": "Salesforce/blip2-itm-vit-g"}
 DTYPES = {"slowfast": np.float16, "clip": np.float16, "blip2": np.float32}
 
 _QVHL = {"slowfast": "slowfast_features", "clip": "clip_features", "blip2": "blip_video_features",
@@ -34,6 +37,48 @@ FEATURE_DIRS = {
     "pretrain_captions": _PRETRAIN,
     "asr_pretrain": dict(_PRETRAIN, clip_text="clip_sub_features"),
 }
+
+# folder name -> the extractor that writes it (what a checkpoint's --v_feat_dirs / --t_feat_dirs need)
+VIDEO_FOLDERS = {d: k for dirs in FEATURE_DIRS.values() for k, d in dirs.items() if k in VIDEO_EXTRACTORS}
+TEXT_FOLDERS = {d: k[:-len("_text")] for dirs in FEATURE_DIRS.values() for k, d in dirs.items() if k.endswith("_text")}
+# widths of the released extractors' rows (SlowFast [slow 2048 | fast 256], CLIP ViT-B/32, BLIP-2 Q-Former)
+RELEASED_DIMS = {"video": {"slowfast": 2304, "clip": 512, "blip2": 768}, "text": {"clip": 512, "blip2": 768}}
+
+
+class FeatureTypeError(UserError):
+    """A model reads a feature folder that no extractor here computes (e.g. TVSum's I3D video_features)."""
+
+
+def folder_name(path) -> str:
+    """The feature folder's name: the basename of a folder or packed store, without .h5 / .hdf5."""
+    name = os.path.basename(os.path.normpath(str(path)))
+    for ext in (".h5", ".hdf5"):
+        if name.endswith(ext):
+            name = name[:-len(ext)]
+    return name
+
+
+def feature_types(opt, source="checkpoint") -> tuple:
+    """(video types, text types) a model reads, in its order: e.g. (["slowfast", "clip", "blip2"], ["clip",
+    "blip2"]) from its --v_feat_dirs / --t_feat_dirs. FeatureTypeError naming a folder no extractor computes."""
+    if "video" not in opt.ctx_mode:
+        raise FeatureTypeError(f"{source}: ctx_mode {opt.ctx_mode!r} reads no video features; nothing to predict from")
+    out = []
+    for what, dirs, table in (("video", opt.v_feat_dirs, VIDEO_FOLDERS), ("text", opt.t_feat_dirs, TEXT_FOLDERS)):
+        names = [folder_name(d) for d in dirs]
+        unknown = [n for n in names if n not in table]
+        if unknown:
+            raise FeatureTypeError(f"{source}: the model reads {what} features {unknown[0]!r}, which this install "
+                                   f"cannot compute (it computes {', '.join(sorted(table))})")
+        out.append([table[n] for n in names])
+    return tuple(out)
+
+
+def extractor_ids(names, overrides=None, saved=None) -> dict:
+    """{extractor: weights id} for `names`: the override, else the id saved with an export, else the released one
+    (DEFAULT_MODELS; SlowFast: None = the converter's default file)."""
+    overrides, saved = overrides or {}, saved or {}
+    return {n: overrides.get(n) or saved.get(n) or DEFAULT_MODELS.get(n) for n in names}
 
 
 class Layout:

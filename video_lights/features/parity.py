@@ -52,9 +52,11 @@ def compare_dirs(ours, released):
             "p5": float(np.percentile(allc, 5)), "worst": sorted(per_file, key=lambda x: x[1])[:3]}
 
 
-def decide_frame_rule(video_paths, released_dir, extractor, clip_length):
-    """({video stem: {"modern": mean cosine, "legacy": mean cosine}}, the better rule overall)."""
-    from video_lights.features.decode import decode, short_video_rate
+def decide_frame_rule(video_paths, released_dir, extractor, clip_length, name="clip"):
+    """({video stem: {"modern": mean cosine, "legacy": mean cosine}}, the better rule overall): each video through
+    the extraction pipeline (features/pipeline.py extract_video) with either rule, against the released rows."""
+    from video_lights.features.pipeline import Extractors, extract_video
+    extractors = Extractors(**{name: extractor})
     per_video = {}
     for path in video_paths:
         stem = os.path.splitext(os.path.basename(path))[0]
@@ -64,11 +66,8 @@ def decide_frame_rule(video_paths, released_dir, extractor, clip_length):
         released = _rows(target)
         scores = {}
         for rule in ("modern", "legacy"):
-            frames, info = decode(path, {"f": 1.0 / clip_length}, rule=rule)
-            rate = short_video_rate(1.0 / clip_length, info.duration or 0.0)
-            if rate != 1.0 / clip_length:
-                frames, info = decode(path, {"f": rate}, rule=rule)
-            scores[rule] = float(row_cosines(extractor.image_features(frames["f"]), released).mean())
+            rows, _ = extract_video(path, extractors, clip_length, rule)
+            scores[rule] = float(row_cosines(rows[name], released).mean())
         per_video[stem] = scores
     if not per_video:
         raise UserError(f"no video of the list has a released feature file in {released_dir}")
@@ -116,7 +115,7 @@ def main(argv=None):
             from video_lights.features.blip2 import Blip2Extractor
             extractor = Blip2Extractor(a.blip2, device=a.device)
         per_video, rule = decide_frame_rule(list_videos(a.videos), os.path.join(a.released, a.rule_dir), extractor,
-                                            a.clip_length)
+                                            a.clip_length, a.rule_extractor)
         for stem, s in per_video.items():
             print(f"{stem}: modern {s['modern']:.4f}  legacy {s['legacy']:.4f}")
         print(f"frame rule of the released {a.rule_dir}: {rule} (extract with --frame_rule {rule})")

@@ -1,7 +1,7 @@
 """One video -> every video feature type, decoding it once; one query -> every text feature type.
 
     extractors = Extractors.load(["slowfast", "clip", "blip2"], slowfast="sf.safetensors", device="cpu")
-    rows = extract_video(path, extractors, clip_length=2)       # {"slowfast": (n, 2304), "clip": (m, 512), ...}
+    rows, info = extract_video(path, extractors, clip_length=2)  # {"slowfast": (n, 2304), "clip": (m, 512), ...}
     text = extract_text("a man cooks", extractors)               # {"clip": {"last_hidden_state", ...}, ...}
 
 SlowFast reads the 30-fps stream in HERO's clips of clip_length seconds; CLIP and BLIP-2 read the same frames at
@@ -14,10 +14,9 @@ from typing import Optional
 import numpy as np
 
 from video_lights.features.decode import VideoError, probe, sample_video, short_video_rate
+from video_lights.features.layouts import DEFAULT_MODELS, TEXT_EXTRACTORS, VIDEO_EXTRACTORS
 from video_lights.utils.cli import UserError
 
-SLOWFAST_RATE = 30  # HERO resamples every video to 30 fps for SlowFast
-DEFAULT_MODELS = {"clip": "openai/clip-vit-base-patch32", "blip2": "Salesforce/blip2-itm-vit-g"}
 
 
 @dataclasses.dataclass
@@ -50,49 +49,69 @@ class Extractors:
         return out
 
     def video_names(self):
-        return [n for n in ("slowfast", "clip", "blip2") if getattr(self, n) is not None]
+        return [n for n in VIDEO_EXTRACTORS if getattr(self, n) is not None]
 
     def text_names(self):
-        return [n for n in ("clip", "blip2") if getattr(self, n) is not None]
+        return [n for n in TEXT_EXTRACTORS if getattr(self, n) is not None]
 
 
-def extract_video(path, extractors: Extractors, clip_length=2, frame_rule="modern"):
-    """All video feature types of one file: {name: float32 (rows, D)}. Raises VideoError naming the file for an
-    unreadable video, one without a video stream or frames, or one too short to give a single row."""
+def extract_video(path, extractors: Extractors, clip_length=2, frame_rule="modern", progress=None):
+    """All video feature types of one file: ({name: float32 (rows, D)}, its VideoInfo). Raises VideoError naming the
+    file for an unreadable video, one without a video stream or frames, or one too short to give a single row.
+
+    progress: optional callable(seconds of video done, total seconds), told as SlowFast's clips and the frame
+    extractors' chunks are computed (each stage counts for its share) and once at the end."""
     info = probe(path)
+    total = info.duration or 0.0
+    names = extractors.video_names()
+    done = dict.fromkeys(names, 0.0)
+
+    def advance(name, seconds):
+        done[name] = min(done[name] + seconds, total) if total else done[name] + seconds
+        if progress is not None:
+            progress(sum(done.values()) / len(names), total)
+
     rates = {}
     if extractors.slowfast is not None:
-        rates["slowfast"] = SLOWFAST_RATE
+        from video_lights.features.slowfast import TARGET_FPS, ClipAssembler
+        rates["slowfast"] = TARGET_FPS
+        assembler = ClipAssembler(clip_length, info.clip_duration)
     if extractors.clip is not None or extractors.blip2 is not None:
-        rates["frames"] = short_video_rate(1.0 / clip_length, info.duration or 0.0)
-    if extractors.slowfast is not None:
-        from video_lights.features.slowfast import ClipAssembler
-        assembler = ClipAssembler(int(clip_length), info.clip_duration)
+        rates["frames"] = short_video_rate(1.0 / clip_length, total)
     clips, sf_rows, frames = [], [], []
+
+    def run_slowfast():
+        sf_rows.append(extractors.slowfast.features(clips, info.fps))
+        advance("slowfast", len(clips) * clip_length)
+        clips.clear()
     for name, frame in sample_video(path, rates, frame_rule):
         if name == "frames":
             frames.append(frame)
             continue
         clips.extend(assembler.push(frame))
         if len(clips) >= extractors.slowfast.batch_size:  # bounded memory: a few clips at a time
-            sf_rows.append(extractors.slowfast.features(clips, info.fps))
-            clips = []
+            run_slowfast()
     out = {}
     if extractors.slowfast is not None:
         clips.extend(assembler.finish())
         if clips:
-            sf_rows.append(extractors.slowfast.features(clips, info.fps))
-        out["slowfast"] = np.concatenate(sf_rows) if sf_rows else np.zeros((0, 1), np.float32)
-    if "frames" in rates:
-        stack = np.stack(frames) if frames else None
-        for name in ("clip", "blip2"):
-            ex = getattr(extractors, name)
-            if ex is not None:
-                out[name] = ex.image_features(stack) if stack is not None else np.zeros((0, 1), np.float32)
+            run_slowfast()
+        out["slowfast"] = np.concatenate(sf_rows) if sf_rows else np.zeros((0, extractors.slowfast.feature_dim))
+    for name in ("clip", "blip2"):
+        ex = getattr(extractors, name)
+        if ex is None:
+            continue
+        chunk, rows = max(1, 4 * ex.batch_size), []
+        for i in range(0, len(frames), chunk):
+            rows.append(ex.image_features(np.stack(frames[i:i + chunk])))
+            advance(name, len(rows[-1]) / rates["frames"])
+        out[name] = np.concatenate(rows) if rows else np.zeros((0, ex.image_dim), np.float32)
     empty = [n for n, rows in out.items() if len(rows) == 0]
     if empty:
-        raise VideoError(f"{path}: too short: no {' / '.join(empty)} row (duration {info.duration} s)")
-    return out
+        raise VideoError(path, f"too short: no {' / '.join(empty)} row (duration {info.duration} s)")
+    if progress is not None:
+        progress(total, total)
+    return out, info
 
 
 def extract_text(query, extractors: Extractors):

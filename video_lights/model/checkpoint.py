@@ -15,6 +15,7 @@ from pathlib import PurePath
 
 import torch
 
+from video_lights.model.videolights import TEF_DIMS
 from video_lights.utils.cli import UserError
 from video_lights.utils.io import atomic_open
 
@@ -70,7 +71,7 @@ def _check_state_dict(state_dict, model, path):
     for key, (what, tef) in _INPUT_WIDTH_KEYS.items():
         if key in mismatched:
             width = state_dict[key].shape[0]
-            note = f" (v_feat_dim {width - 2} + 2 for tef)" if tef else ""
+            note = f" (v_feat_dim {width - TEF_DIMS} + {TEF_DIMS} for tef)" if tef else ""
             parts.append(f"checkpoint was trained with a {width}-wide {what} input{note}, "
                          f"the model has {ours[key].shape[0]}")
     if mismatched:

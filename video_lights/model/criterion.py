@@ -193,8 +193,10 @@ class SetCriterion(nn.Module):
     def log_values(self, loss_dict, total):
         """{name: float} as the authors log them: weighted terms times their weight, others as they are, and
         loss_overall = the weighted total."""
-        out = {k: float(v) * self.weight_dict[k] if k in self.weight_dict else float(v) for k, v in loss_dict.items()}
-        out["loss_overall"] = float(total)
+        values = torch.stack([v.detach().float().sum() for v in loss_dict.values()] + [total.detach().float().sum()])
+        *terms, overall = values.tolist()  # one host sync for all terms (each holds one value)
+        out = {k: v * self.weight_dict[k] if k in self.weight_dict else v for k, v in zip(loss_dict, terms)}
+        out["loss_overall"] = overall
         return out
 
     # ---- driver -----------------------------------------------------------------------------------------------

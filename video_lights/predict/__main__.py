@@ -14,6 +14,7 @@ import os
 import sys
 import time
 
+from video_lights.predict.long_video import DEFAULT_NMS_THD
 from video_lights.predict.report import as_json, format_prediction, hms, plot_predictions
 from video_lights.utils.cli import ArgumentParser, UserError, command
 from video_lights.utils.io import save_json
@@ -30,7 +31,8 @@ def build_parser():
     p.add_argument("--plot", help="draw the saliency curves with the top windows into this PNG file")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--top_k", type=int, default=5, help="moments shown per query (default 5)")
-    p.add_argument("--nms_thd", type=float, default=0.7, help="temporal NMS threshold when merging (default 0.7)")
+    p.add_argument("--nms_thd", type=float, default=DEFAULT_NMS_THD,
+                   help=f"temporal NMS threshold when merging (default {DEFAULT_NMS_THD})")
     p.add_argument("--cache_dir", help="keep extracted features here (keyed by the video's content)")
     p.add_argument("--slowfast", help="SlowFast-R50 weights (.safetensors from convert_slowfast)")
     p.add_argument("--clip", help="CLIP: hub id (local cache) or folder (default: the checkpoint's / OpenAI's)")
@@ -56,7 +58,6 @@ def main(argv=None):
     print(f"loading {args.checkpoint} and its extractors ...", file=sys.stderr, flush=True)
     predictor = Predictor.from_checkpoint(args.checkpoint, device=args.device, slowfast=args.slowfast,
                                           clip=args.clip, blip2=args.blip2, cache_dir=args.cache_dir, fp16=args.fp16)
-    predictor.nms_thd = args.nms_thd
     start = time.perf_counter()
     if args.video.endswith(".npz"):
         video = VideoFeatures.load(args.video)
@@ -78,7 +79,7 @@ def main(argv=None):
         took = time.perf_counter() - start
         print(f"extracted {video.n_clips} clips ({hms(video.duration)} of video) in {took:.1f} s "
               f"({video.duration / max(took, 1e-9):.1f} s of video per second)", file=sys.stderr, flush=True)
-    predictions = predictor.predict(video, args.query, top_k=max(args.top_k, 10))
+    predictions = predictor.predict(video, args.query, top_k=max(args.top_k, 10), nms_thd=args.nms_thd)
     print(f"video: {video.source} ({hms(video.duration)}, {video.n_clips} clips of {video.clip_length:g} s)")
     for i, p in enumerate(predictions, 1):
         print()
@@ -86,7 +87,7 @@ def main(argv=None):
     if args.json:
         save_json(as_json(video, predictions), args.json, indent=None)
     if args.plot:
-        plot_predictions(predictions, args.plot, video.duration)
+        plot_predictions(predictions, args.plot)
     return 0
 
 

@@ -15,7 +15,7 @@ pass whose foreground probabilities are relative to that window's content, so a 
 """
 import numpy as np
 
-from video_lights.engine.postprocessing import temporal_nms
+from video_lights.engine.postprocessing import round4, temporal_nms
 
 DEFAULT_NMS_THD = 0.7
 
@@ -45,10 +45,6 @@ def window_seconds(span, clip_length: float, duration: float) -> tuple:
     return offset, max(min(stop * clip_length, duration) - offset, 0.0)
 
 
-def _round4(x: float) -> float:
-    return float(f"{x:.4f}")
-
-
 def merge_moments(per_window_rows, spans, clip_length: float, duration: float, top_k=10, nms_thd=DEFAULT_NMS_THD):
     """Moments of every window -> one ranked list in video time.
 
@@ -67,7 +63,7 @@ def merge_moments(per_window_rows, spans, clip_length: float, duration: float, t
         for st, ed, score in window_rows:
             st, ed = min(max(st + offset, 0.0), duration), min(max(ed + offset, 0.0), duration)
             if ed > st:
-                rows.append([_round4(st), _round4(ed), score])
+                rows.append([round4(st), round4(ed), score])
     rows = sorted(rows, key=lambda r: r[2], reverse=True)  # stable: ties keep window order
     if nms_thd is not None:
         rows = temporal_nms(rows, nms_thd, top_k)

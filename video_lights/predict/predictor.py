@@ -7,8 +7,8 @@
         p.saliency    # float32 (n_clips,) per-clip saliency; p.clip_times float32 (n_clips, 2)
 
 Which extractors, in which order: the checkpoint's --v_feat_dirs / --t_feat_dirs (their folder names, see
-FEATURE_TYPES); their widths are checked against the model's input projection before anything runs. Model inputs are
-built by data/inputs.py, the code the dataset uses in training (same normalisation, type order and tef). A video
+features/layouts.py VIDEO_FOLDERS, TEXT_FOLDERS); their widths are checked against the model's input projection
+before anything runs. Model inputs are built by data/inputs.py, the code the dataset uses in training (same normalisation, type order and tef). A video
 longer than max_v_l clips is cut into overlapping windows (predict/long_video.py); moment scores of different
 windows are not calibrated against each other.
 
@@ -26,45 +26,19 @@ import torch
 from video_lights.api import checkpoint_options, load_checkpoint
 from video_lights.data.inputs import batch_inputs, query_input, video_input
 from video_lights.engine.postprocessing import decode_moments, valid_saliency
+from video_lights.features.layouts import extractor_ids, feature_types
 from video_lights.model.videolights import input_dims
 from video_lights.predict.long_video import DEFAULT_NMS_THD, merge_moments, merge_saliency, window_seconds, \
     window_spans
 from video_lights.utils.cli import UserError
-from video_lights.utils.io import atomic_open
+from video_lights.utils.io import save_npz
 
-# feature folder name (basename of --v_feat_dirs / --t_feat_dirs, without .h5) -> the extractor that computes it
-VIDEO_FEATURE_TYPES = {"slowfast_features": "slowfast", "sf_features": "slowfast", "clip_features": "clip",
-                       "blip_video_features": "blip2", "video_features_blip": "blip2"}
-TEXT_FEATURE_TYPES = {"clip_text_features": "clip", "clip_query_features": "clip", "query_features": "clip",
-                      "clip_sub_features": "clip", "blip_aug_text_features_openai": "blip2",
-                      "blip_text_features": "blip2", "blip_query_features": "blip2", "query_features_blip": "blip2"}
 CACHE_FORMAT = 1  # bump when the cached arrays change meaning
+MEMORY_CACHE = 16  # videos whose features stay in memory (least recently used dropped first)
 
 
 class PredictError(UserError):
     """A checkpoint whose features cannot be computed here, extractors that do not fit it, or a bad input."""
-
-
-def _type_of(folder, table, what, source):
-    name = os.path.basename(os.path.normpath(str(folder)))
-    for ext in (".h5", ".hdf5"):
-        name = name[:-len(ext)] if name.endswith(ext) else name
-    if name in table:
-        return table[name]
-    if what == "text" and name.startswith("blip"):
-        return "blip2"
-    raise PredictError(f"{source}: the model reads {what} features {name!r}, which this install cannot compute "
-                       f"(it computes {', '.join(sorted(table))})")
-
-
-def feature_types(opt, source="checkpoint") -> tuple:
-    """(video types, text types) in the model's order, e.g. (["slowfast", "clip", "blip2"], ["clip", "blip2"]).
-    PredictError naming the folder for a feature this install cannot compute (e.g. TVSum's I3D video_features)."""
-    if "video" not in opt.ctx_mode:
-        raise PredictError(f"{source}: ctx_mode {opt.ctx_mode!r} reads no video features; nothing to predict from")
-    video = [_type_of(d, VIDEO_FEATURE_TYPES, "video", source) for d in opt.v_feat_dirs]
-    text = [_type_of(d, TEXT_FEATURE_TYPES, "text", source) for d in opt.t_feat_dirs]
-    return video, text
 
 
 def _sha256(path) -> str:
@@ -104,8 +78,7 @@ class VideoFeatures:
         arrays = {f"feat_{k}": np.asarray(v, np.float32) for k, v in self.features.items()}
         meta = dict(duration=self.duration, clip_length=self.clip_length, source=self.source, sha256=self.sha256,
                     format=CACHE_FORMAT)
-        with atomic_open(path, "wb") as f:
-            np.savez(f, meta=np.array(json.dumps(meta)), **arrays)
+        save_npz(path, meta=np.array(json.dumps(meta)), **arrays)
 
     @classmethod
     def load(cls, path) -> "VideoFeatures":
@@ -160,15 +133,12 @@ class Predictor:
     model: a VideoLights network (or any module with its forward signature and outputs); opt: the resolved options
     it was trained with (checkpoint_options); extractors: a features.pipeline.Extractors with the types the model
     reads (None: only VideoFeatures / QueryFeatures inputs); device: where the model (and extractors) run.
-    Keyword options: batch_size (model inputs per forward pass), nms_thd (merging threshold, None = no NMS),
-    cache_dir (folder for .npz feature caches), source (named in error messages), frame_rule (decoding),
-    extractor_ids ({type: weights id}, part of the cache key), memory_cache (videos kept in memory, least recently
-    used dropped first).
+    Keyword options: batch_size (model inputs per forward pass), cache_dir (folder for .npz feature caches), source (named in error messages), frame_rule (decoding),
+    extractor_ids ({type: weights id}, part of the cache key). The last MEMORY_CACHE videos stay in memory.
     """
 
-    def __init__(self, model, opt, extractors=None, device="cpu", *, batch_size=32, nms_thd=DEFAULT_NMS_THD,
-                 cache_dir=None, source="checkpoint", frame_rule="modern", extractor_ids=None,
-                 memory_cache=16):
+    def __init__(self, model, opt, extractors=None, device="cpu", *, batch_size=32, cache_dir=None,
+                 source="checkpoint", frame_rule="modern", extractor_ids=None):
         self.device = _resolve_device(device)
         self.model = model.to(self.device).eval()
         self.opt = opt
@@ -176,14 +146,19 @@ class Predictor:
         self.video_types, self.text_types = feature_types(opt, self.source)
         self.extractors = extractors
         self.batch_size = int(batch_size)
-        self.nms_thd = nms_thd
         self.cache_dir = cache_dir
         self.frame_rule = frame_rule
         self.extractor_ids = dict(extractor_ids or {})
-        self.memory_cache = int(memory_cache)
-        self._video_cache, self._query_cache = collections.OrderedDict(), {}
+        self._video_cache, self._query_cache, self._digests = collections.OrderedDict(), {}, {}
+        # the model's input widths without tef (its input projection was built from these options)
+        self.input_widths = (opt.v_feat_dim, opt.t_feat_dim)
         if extractors is not None:
             self.check_extractors(extractors)
+            # part of the cache key: what the extractors are (it never changes for a predictor)
+            desc = dict(types=self.video_types, ids={n: self.extractor_ids.get(n, "") for n in self.video_types},
+                        dims=[_video_dim(getattr(extractors, n)) for n in self.video_types],
+                        clip_length=opt.clip_length, frame_rule=frame_rule, format=CACHE_FORMAT)
+            self._extractor_key = hashlib.sha256(json.dumps(desc, sort_keys=True).encode()).hexdigest()[:16]
 
     # ---------------------------------------------------------------------------------------------------------
     @classmethod
@@ -194,7 +169,7 @@ class Predictor:
         checkpoint: our or the authors' .ckpt, a directory written by `python -m video_lights.export`, or a Hugging
         Face hub id of such a directory (local cache only). slowfast / clip / blip2: extractor weights (a
         .safetensors file / a hub id or folder); default: the ids of the exported config.json, else the
-        released extractors (features.pipeline.DEFAULT_MODELS; SlowFast: the converter's default path).
+        released extractors (features/layouts.py extractor_ids).
         Raises UserError (one line) for a checkpoint that cannot be read, features this install cannot compute,
         missing extractor weights or extractors whose widths do not fit the model.
         """
@@ -203,29 +178,17 @@ class Predictor:
         source = os.fspath(checkpoint)
         opt = checkpoint_options(ckpt, source)
         video_types, text_types = feature_types(opt, source)
-        saved = (ckpt.get("config") or {}).get("extractors") or {}
         try:
-            from video_lights.features.pipeline import DEFAULT_MODELS, Extractors
+            from video_lights.features.pipeline import Extractors
         except ImportError as e:
             raise PredictError(f"running on videos needs the video extra: pip install -e .[video] ({e})") from None
-        ids = {"slowfast": slowfast or saved.get("slowfast"),
-               "clip": clip or saved.get("clip") or DEFAULT_MODELS["clip"],
-               "blip2": blip2 or saved.get("blip2") or DEFAULT_MODELS["blip2"]}
         names = sorted(set(video_types) | set(text_types))
+        ids = extractor_ids(names, dict(slowfast=slowfast, clip=clip, blip2=blip2),
+                            (ckpt.get("config") or {}).get("extractors"))
         extractors = Extractors.load(names, slowfast=ids["slowfast"], clip=ids["clip"], blip2=ids["blip2"],
                                      device=device, batch_size=extractor_batch_size, fp16=fp16)
         return cls(model, opt, extractors, device, batch_size=batch_size, cache_dir=cache_dir, source=source,
                    frame_rule=frame_rule, extractor_ids={n: str(ids[n]) for n in names})
-
-    def input_widths(self) -> tuple:
-        """(video width without tef, text width) of the model's input projection."""
-        state = self.model.state_dict()
-        vid, txt = input_dims(self.opt)
-        vid = state["input_vid_proj.0.LayerNorm.weight"].shape[0] if "input_vid_proj.0.LayerNorm.weight" in state \
-            else vid
-        txt = state["input_txt_proj.0.LayerNorm.weight"].shape[0] if "input_txt_proj.0.LayerNorm.weight" in state \
-            else txt
-        return vid - (2 if "tef" in self.opt.ctx_mode else 0), txt
 
     def check_extractors(self, extractors):
         """PredictError naming every mismatch between the extractors' widths and the model's input projection."""
@@ -233,7 +196,7 @@ class Predictor:
         if missing:
             raise PredictError(f"{self.source}: the model reads {', '.join(missing)} features but no such extractor "
                                f"is loaded")
-        want_v, want_t = self.input_widths()
+        want_v, want_t = self.input_widths
         problems = []
         for what, types, want, dim in (("video", self.video_types, want_v, _video_dim),
                                        ("text", self.text_types, want_t, _text_dim)):
@@ -246,13 +209,6 @@ class Predictor:
                                f"extractor weights the checkpoint was trained with: --slowfast / --clip / --blip2)")
 
     # ---------------------------------------------------------------------------------------------------------
-    def _fingerprint(self) -> str:
-        ex = self.extractors
-        desc = dict(types=self.video_types, ids={n: self.extractor_ids.get(n, "") for n in self.video_types},
-                    dims=[_video_dim(getattr(ex, n)) for n in self.video_types], clip_length=self.opt.clip_length,
-                    frame_rule=self.frame_rule, format=CACHE_FORMAT)
-        return hashlib.sha256(json.dumps(desc, sort_keys=True).encode()).hexdigest()[:16]
-
     def encode_video(self, path, progress=None) -> VideoFeatures:
         """Run the video extractors over a file once: VideoFeatures with {type: float32 (rows, D)}.
 
@@ -265,8 +221,12 @@ class Predictor:
             raise PredictError(f"{path}: no such video file")
         if self.extractors is None:
             raise PredictError(f"{path}: this predictor has no extractors (build it with Predictor.from_checkpoint)")
-        digest = _sha256(path)
-        key = f"{digest}-{self._fingerprint()}"
+        stat = os.stat(path)
+        file_id = (os.path.abspath(path), stat.st_size, stat.st_mtime_ns)
+        if file_id not in self._digests:  # hash a file once, not on every predict() of it
+            self._digests[file_id] = _sha256(path)
+        digest = self._digests[file_id]
+        key = f"{digest}-{self._extractor_key}"
         if key in self._video_cache:
             self._video_cache.move_to_end(key)
             return self._video_cache[key]
@@ -279,25 +239,19 @@ class Predictor:
             if feats is not None and set(feats.features) == set(self.video_types):
                 feats.source = path
                 return self._remember(key, feats)
-        from video_lights.features.decode import probe
         from video_lights.features.pipeline import extract_video
-        info = probe(path)
-        extractors = self.extractors
-        if progress is not None:
-            extractors = _Reporting(extractors, self.video_types, float(self.opt.clip_length), info.duration or 0.0,
-                                    progress)
-        rows = extract_video(path, extractors, self.opt.clip_length, self.frame_rule)
-        feats = {n: np.asarray(rows[n], np.float32) for n in self.video_types}
-        n_clips = min(len(v) for v in feats.values())
-        duration = float(info.duration) if info.duration else n_clips * float(self.opt.clip_length)
-        out = VideoFeatures(feats, duration, float(self.opt.clip_length), path, digest)
+        rows, info = extract_video(path, self.extractors, self.opt.clip_length, self.frame_rule, progress)
+        clip_length = float(self.opt.clip_length)
+        out = VideoFeatures({n: np.asarray(rows[n], np.float32) for n in self.video_types}, 0.0, clip_length, path,
+                            digest)
+        out.duration = float(info.duration) if info.duration else out.n_clips * clip_length
         if cache_file:
             out.save(cache_file)
         return self._remember(key, out)
 
     def _remember(self, key, feats):
         self._video_cache[key] = feats
-        while len(self._video_cache) > max(self.memory_cache, 0):
+        while len(self._video_cache) > MEMORY_CACHE:
             self._video_cache.popitem(last=False)
         return feats
 
@@ -323,7 +277,7 @@ class Predictor:
         if missing:
             raise PredictError(f"{video.source or 'video features'}: no {', '.join(missing)} features (has "
                                f"{', '.join(video.features)})")
-        want_v, _ = self.input_widths()
+        want_v, _ = self.input_widths
         width = sum(video.features[n].shape[1] for n in self.video_types)
         if width != want_v:
             raise PredictError(f"{video.source or 'video features'}: {width}-wide video features, the model reads "
@@ -335,15 +289,14 @@ class Predictor:
             raise PredictError(f"{video.source or 'video features'}: no clips")
 
     @torch.no_grad()
-    def predict(self, video, queries, top_k=10, nms_thd="default") -> list:
+    def predict(self, video, queries, top_k=10, nms_thd=DEFAULT_NMS_THD) -> list:
         """Ranked moments and per-clip saliency of one video for one or several queries.
 
         Args:
             video: a video file path, or VideoFeatures (encode_video, VideoFeatures.load).
             queries: a string, or a list of strings / QueryFeatures; all go through the model in batches of
                 batch_size (window, query) inputs.
-            top_k: moments kept per query; nms_thd: temporal NMS threshold of the merge ("default": the
-                predictor's, 0.7; None: no NMS).
+            top_k: moments kept per query; nms_thd: temporal NMS threshold of the merge (None: no NMS).
         Returns:
             one Prediction per query, in order.
 
@@ -377,53 +330,10 @@ class Predictor:
             sal = valid_saliency(out["saliency_scores"].float(), out["video_mask"])
             for (q, w), r, s in zip(chunk, rows, sal):
                 moments[q][w], saliency[q][w] = r, s
-        thd = self.nms_thd if nms_thd == "default" else nms_thd
         clip_times = video.clip_times()
-        return [Prediction(t.query, merge_moments(moments[q], spans, video.clip_length, video.duration, top_k, thd),
+        return [Prediction(t.query, merge_moments(moments[q], spans, video.clip_length, video.duration, top_k, nms_thd),
                            merge_saliency(saliency[q], spans, n_clips), clip_times.copy())
                 for q, t in enumerate(texts)]
-
-
-class _Counting:
-    """An extractor that reports the rows it has computed (SlowFast clips, CLIP / BLIP-2 frames in chunks)."""
-
-    def __init__(self, inner, name, report):
-        self._inner, self._name, self._report = inner, name, report
-
-    def __getattr__(self, attr):
-        return getattr(self._inner, attr)
-
-    def features(self, clips, src_fps):
-        out = self._inner.features(clips, src_fps)
-        self._report(self._name, len(out))
-        return out
-
-    def image_features(self, frames):
-        chunk = max(1, 4 * self._inner.batch_size)
-        out = []
-        for i in range(0, len(frames), chunk):
-            out.append(self._inner.image_features(frames[i:i + chunk]))
-            self._report(self._name, len(out[-1]))
-        return np.concatenate(out) if out else self._inner.image_features(frames)
-
-
-class _Reporting:
-    """Extractors whose progress (rows of each type, as seconds of video) goes to progress(done_s, total_s)."""
-
-    def __init__(self, extractors, types, clip_length, duration, progress):
-        self._types, self._clip_length, self._progress = types, clip_length, progress
-        self._total = max(duration, clip_length)
-        self._rows = dict.fromkeys(types, 0)
-        for name in ("slowfast", "clip", "blip2"):
-            inner = getattr(extractors, name)
-            setattr(self, name, _Counting(inner, name, self._report) if inner is not None and name in types
-                    else inner)
-        self.video_names, self.text_names = extractors.video_names, extractors.text_names
-
-    def _report(self, name, n):
-        self._rows[name] += n
-        done = sum(min(r * self._clip_length, self._total) for r in self._rows.values()) / len(self._rows)
-        self._progress(min(done, self._total), self._total)
 
 
 def _video_dim(extractor) -> int:

@@ -12,10 +12,16 @@ from video_lights.utils.io import atomic_open
 PEAKS = 5
 
 
-def hms(seconds: float) -> str:
-    """Seconds as h:mm:ss (rounded to the second)."""
-    s = int(round(max(seconds, 0.0)))
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+def hms(seconds: float, tenths: bool = False) -> str:
+    """Seconds as h:mm:ss (rounded to the second), or h:mm:ss.s with tenths, e.g. 3725.25 -> '1:02:05.2' (halves
+    rounded to even; never negative)."""
+    if not tenths:
+        s = int(round(max(seconds, 0.0)))
+        return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+    t = round(max(0.0, float(seconds)) * 10)
+    h, rest = divmod(t, 36000)
+    m, rest = divmod(rest, 600)
+    return f"{h}:{m:02d}:{rest // 10:02d}.{rest % 10}"
 
 
 def saliency_peaks(saliency, k=PEAKS) -> list:
@@ -40,29 +46,45 @@ def format_prediction(index, p, top_k) -> str:
     return "\n".join(lines)
 
 
-def plot_predictions(predictions, path, duration, top_k=3):
-    """One panel per query: the saliency curve over time (clip centres) and the top_k windows shaded, as a PNG
-    written atomically to `path`. Needs matplotlib (Agg backend, no display)."""
+def saliency_figure(predictions, top_k: int = 5, width: float = 9.0):
+    """A matplotlib Figure with one panel per prediction: saliency (n_clips,) against clip mid-times (s); the best
+    window shaded, and the first top_k windows as numbered bars in a lane under the curve (rank 1 on top)."""
+    from matplotlib.figure import Figure
+    n = max(1, len(predictions))
+    fig = Figure(figsize=(width, 2.0 * n + 0.4), dpi=80, layout="constrained")
+    axes = fig.subplots(n, 1, squeeze=False)[:, 0]
+    for ax, p in zip(axes, predictions):
+        windows = list(p.windows[:top_k])
+        times = p.clip_times.mean(axis=1)
+        lo, hi = (float(p.saliency.min()), float(p.saliency.max())) if len(p.saliency) else (0.0, 1.0)
+        span = (hi - lo) or 1.0
+        lane = 0.6 * span                     # the bars take the bottom of the panel, the curve the top
+        ax.plot(times, p.saliency, color="tab:blue", lw=1.5, marker=".", ms=3)
+        if windows:
+            ax.axvspan(windows[0][0], windows[0][1], color="tab:orange", alpha=0.18, lw=0)
+        step = lane / max(1, len(windows))
+        for rank, (start, end, score) in enumerate(windows, 1):
+            y = lo - step * rank
+            ax.plot([start, end], [y, y], color="tab:orange", lw=4, solid_capstyle="butt")
+            ax.text(end, y, f" {rank}", va="center", fontsize=7)
+        ax.set_ylim(lo - lane - step * 0.6, hi + 0.1 * span)
+        ax.set_title(p.query if len(p.query) <= 80 else p.query[:77] + "...", fontsize=10, loc="left")
+        ax.set_ylabel("saliency")
+        ax.grid(axis="x", alpha=0.3)
+        if len(p.clip_times):
+            ax.set_xlim(0, float(p.clip_times[-1, 1]))
+    axes[-1].set_xlabel("time (s); bars: top windows by rank")
+    return fig
+
+
+def plot_predictions(predictions, path, top_k=3):
+    """saliency_figure of the predictions as a PNG written atomically to `path` (no display needed)."""
     try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        fig = saliency_figure(predictions, top_k)
     except ImportError as e:
         raise UserError(f"--plot needs matplotlib: pip install matplotlib ({e})") from None
-    fig, axes = plt.subplots(len(predictions), 1, figsize=(10, 2.2 * len(predictions)), squeeze=False)
-    for ax, p in zip(axes[:, 0], predictions):
-        centres = p.clip_times.mean(1)
-        ax.plot(centres, p.saliency, color="tab:blue", lw=1.2, label="saliency")
-        for rank, (st, ed, score) in enumerate(p.windows[:top_k]):
-            ax.axvspan(st, ed, color="tab:orange", alpha=0.45 / (rank + 1), label=f"#{rank + 1} ({score:.2f})")
-        ax.set_xlim(0, duration)
-        ax.set_title(p.query, fontsize=9)
-        ax.legend(fontsize=7, loc="upper right")
-    axes[-1, 0].set_xlabel("seconds")
-    fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
     with atomic_open(path, "wb") as f:
         f.write(buf.getvalue())
 

@@ -54,6 +54,13 @@ def save_jsonl(rows, path):
         f.write("\n".join(json.dumps(r) for r in rows))
 
 
+def save_npz(path, **arrays):
+    """Write numpy arrays as an .npz, atomically (feature files, feature caches)."""
+    import numpy as np
+    with atomic_open(path, "wb") as f:
+        np.savez(f, **arrays)
+
+
 def save_json(obj, path, indent=4, sort_keys=False):
     """Write JSON, atomically."""
     with atomic_open(path, "w", encoding="utf-8") as f:
