@@ -3,8 +3,9 @@ extractors versus once per frame rate (as other pipelines do), and the predictor
 
     python scripts/bench_extract.py [--seconds 20] [--device cpu|cuda] [--fp16] [--batch_size 16]
 
-Runs on a generated 640x360 30-fps H.264 video of moving noise texture with randomly initialised full-size models (SlowFast-R50, CLIP
-ViT-B/32 and a BLIP-2 of the released size): the speed is that of the real models, no weights are needed.
+Runs on a generated 640x360 30-fps H.264 video of moving noise texture with randomly initialised full-size models
+(SlowFast-R50, CLIP ViT-B/32 and a BLIP-2 of the released size): the speed is that of the real models, no weights
+are needed.
 --fp16 runs CLIP and BLIP-2 in float16 (CUDA only).
 """
 import argparse
@@ -68,7 +69,8 @@ def full_size_blip2(device, dtype):
     tokenizer = tiny_tokenizer()
     config = Blip2Config(vision_config=dict(hidden_size=1408, intermediate_size=6144, num_hidden_layers=39,
                                             num_attention_heads=16, patch_size=14, image_size=224),
-                         qformer_config=dict(use_qformer_text_input=True, vocab_size=len(tokenizer)), num_query_tokens=32)
+                         qformer_config=dict(use_qformer_text_input=True, vocab_size=len(tokenizer)),
+                         num_query_tokens=32)
     return Blip2Extractor(Blip2ForImageTextRetrieval(config), device=device, dtype=dtype, tokenizer=tokenizer)
 
 
