@@ -1,4 +1,5 @@
-"""Standalone evaluator: QVHighlights / Charades-STA moment retrieval + highlight detection, and TVSum.
+"""Standalone evaluator: QVHighlights / Charades-STA / TACoS moment retrieval + highlight detection, TVSum and
+YouTube Highlights.
 
 Reproduces the VideoLights / CG-DETR evaluator (the authors' standalone_eval/eval.py and utils.py) number for
 number (docs/fidelity.md, 'Evaluation'), strict about malformed submissions by default (see
@@ -7,6 +8,7 @@ standalone_eval/submission.py), numpy only.
     python standalone_eval/eval.py --submission_path P --gt_path G --save_path OUT.json [--not_verbose]
     python standalone_eval/eval.py --submission_zip sub.zip --gt_dir DIR --save_path OUT.json
     python standalone_eval/eval.py --tvsum --submission_path P --gt_path tvsum_val.jsonl --save_path OUT.json
+    python standalone_eval/eval.py --youtube --submission_path P --gt_path youtube_valid.jsonl --save_path OUT.json
 
 A malformed submission prints one message on stderr, exits with code 2 and writes no file.
 """
@@ -29,6 +31,7 @@ from standalone_eval.submission import (SALIENCY_SHORTFALL_OK, SubmissionError, 
                                         check_ground_truth, check_saliency, check_windows, has_saliency_labels,
                                         parse_jsonl, prediction_tasks, read_jsonl, select_rows, warn)
 from standalone_eval.tvsum import eval_tvsum  # noqa: E402
+from standalone_eval.youtube import eval_youtube  # noqa: E402
 
 ZIP_MEMBERS = {"val": "hl_val_submission.jsonl", "test": "hl_test_submission.jsonl"}  # the Codalab layout
 GT_FILES = {"val": "highlight_val_release.jsonl", "test": "highlight_test_with_gt.jsonl"}
@@ -90,6 +93,22 @@ def eval_submission(submission: list, ground_truth: list, verbose: bool = True, 
     if verbose:
         print(f"[eval_submission] {len(submission)} rows scored in {time.time() - start:.2f} seconds")
     return {"brief": brief, **dict(sorted(metrics.items()))}
+
+
+# The kinds of metrics (a dataset spec's `metrics`, video_lights/data/specs.py) and their scorer.
+METRICS = ("moment_retrieval", "tvsum", "youtube")
+
+
+def evaluate(metrics: str, submission: list, ground_truth: list, compat: bool = False, verbose: bool = False) -> dict:
+    """Score a submission with the scorer of `metrics` (one of METRICS): eval_submission, eval_tvsum or
+    eval_youtube (verbose: eval_submission's printout)."""
+    if metrics == "tvsum":
+        return eval_tvsum(submission, ground_truth, compat=compat)
+    if metrics == "youtube":
+        return eval_youtube(submission, ground_truth, compat=compat)
+    if metrics == "moment_retrieval":
+        return eval_submission(submission, ground_truth, verbose=verbose, match_number=True, compat=compat)
+    raise SubmissionError(f"unknown metrics {metrics!r} (one of {', '.join(METRICS)})")
 
 
 def _gt_paths(args) -> dict:
@@ -170,8 +189,9 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
-        description="Moments and Highlights evaluation: QVHighlights and Charades-STA (--gt_path "
-                    "charades_sta_test_tvr_format.jsonl, windows only), TVSum (--tvsum). Reproduces the "
+        description="Moments and Highlights evaluation: QVHighlights, Charades-STA and TACoS (--gt_path "
+                    "charades_sta_test_tvr_format.jsonl, windows only), TVSum (--tvsum), YouTube Highlights "
+                    "(--youtube). Reproduces the "
                     "VideoLights / CG-DETR evaluator exactly. Strict by default: a malformed submission (bad JSON, "
                     "missing / extra / duplicate qids, bad or inverted windows, wrong saliency length, ...) "
                     "prints one error naming the first offending lines, exits with code 2 and writes nothing; "
@@ -192,8 +212,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--val_gt_path", type=str, help="for --submission_zip: val GT file (instead of --gt_dir)")
     parser.add_argument("--test_gt_path", type=str, help="for --submission_zip: test GT file (instead of --gt_dir)")
     parser.add_argument("--save_path", type=str, help="where to write the metrics JSON (zip: {'val', 'test'})")
-    parser.add_argument("--tvsum", action="store_true", help="TVSum top-5 mAP per domain; --gt_path is "
-                                                             "tvsum_val.jsonl (all domains or one)")
+    kind = parser.add_mutually_exclusive_group()
+    kind.add_argument("--tvsum", action="store_true", help="TVSum top-5 mAP per domain; --gt_path is "
+                                                           "tvsum_val.jsonl (all domains or one)")
+    kind.add_argument("--youtube", action="store_true",
+                      help="YouTube Highlights full-list mAP per domain (videos without a positive clip are dropped, "
+                           "as the authors' code does); --gt_path is youtube_valid.jsonl (all domains or one)")
     parser.add_argument("--compat", action="store_true",
                         help="accept what the official evaluator accepts and score it identically: inverted "
                              "windows (NaN IoU counts as a match), saliency lists of any length (zero-padded), "
@@ -212,12 +236,11 @@ def run(args) -> dict:
     if not args.gt_path:
         raise SubmissionError("--submission_path needs --gt_path")
     submission, gt = read_jsonl(args.submission_path), read_jsonl(args.gt_path)
-    if args.tvsum:
-        results = eval_tvsum(submission, gt, compat=args.compat)
-    elif "label" in gt[0]:
-        raise SubmissionError(f"{args.gt_path} looks like TVSum ground truth (it has 'label'): add --tvsum")
-    else:
-        results = eval_submission(submission, gt, verbose=not args.not_verbose, compat=args.compat)
+    metrics = "tvsum" if args.tvsum else "youtube" if args.youtube else "moment_retrieval"
+    if metrics == "moment_retrieval" and "label" in gt[0]:
+        raise SubmissionError(f"{args.gt_path} looks like per-clip ground truth (it has 'label'): add --tvsum "
+                              f"(TVSum) or --youtube (YouTube Highlights)")
+    results = evaluate(metrics, submission, gt, compat=args.compat, verbose=not args.not_verbose)
     if not args.not_verbose:
         print(json.dumps(results, indent=4))
     return results

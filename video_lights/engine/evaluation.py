@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from standalone_eval.eval import SubmissionError, SubmissionWarning, eval_submission, eval_tvsum
+from standalone_eval.eval import METRICS, SubmissionError, SubmissionWarning, evaluate
 from video_lights.api import load_checkpoint
 from video_lights.data import build_dataset, load_spec, prepare_batch_inputs, start_end_collate
 from video_lights.engine.postprocessing import apply_nms, decode_moments, snap_windows, valid_saliency
@@ -87,9 +87,9 @@ def predict(model, loader, spec, device, clip_length, amp=False, criterion=None,
 
 def check_scorable(spec):
     """EvaluationError when the standalone evaluator cannot score this dataset's metrics."""
-    if spec.metrics == "youtube":
-        raise EvaluationError(f"dataset {spec.name}: its evaluator (full-list AP of the clip ranking) is not "
-                              f"implemented yet; train without an eval split (--eval_path '')")
+    if spec.metrics not in METRICS:
+        raise EvaluationError(f"dataset {spec.name}: the standalone evaluator has no scorer for metrics "
+                              f"'{spec.metrics}' ({', '.join(METRICS)}); train without an eval split (--eval_path '')")
 
 
 def score(submission, gt_rows, spec):
@@ -103,9 +103,7 @@ def score(submission, gt_rows, spec):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", SubmissionWarning)
-            if spec.metrics == "tvsum":
-                return eval_tvsum(submission, gt_rows, compat=True)
-            return eval_submission(submission, gt_rows, verbose=False, match_number=True, compat=True)
+            return evaluate(spec.metrics, submission, gt_rows, compat=True)
     except SubmissionError as e:
         raise EvaluationError(f"cannot score the predictions: {e}") from None
 
