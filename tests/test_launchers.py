@@ -17,11 +17,13 @@ def run(script, *args, **env):
 @pytest.mark.parametrize("script,positional", [
     ("qvhl/train.sh", []), ("qvhl/train_from_pretrain.sh", ["pre.ckpt"]), ("qvhl/inference.sh", ["m.ckpt", "test"]),
     ("pretrain/pretrain.sh", []), ("charades_sta/train.sh", []), ("charades_sta/inference.sh", ["m.ckpt"]),
-    ("tvsum/train.sh", [])])
+    ("tvsum/train.sh", []), ("tacos/train.sh", []), ("tacos/inference.sh", ["m.ckpt"]),
+    ("youtube_uni/train.sh", [])])
 def test_extra_flags_reach_python(script, positional):
-    r = run(script, *positional, "--n_epoch", "3", "--exp_id", "mine", DOMAINS="BK", SEEDS="1")
+    r = run(script, *positional, "--n_epoch", "3", "--exp_id", "mine", DOMAINS="BK" if "tvsum" in script else "dog",
+            SEEDS="1")
     assert r.returncode == 0, r.stderr
-    calls = [line for line in r.stdout.splitlines() if "video_lights." in line and "tvsum_report" not in line]
+    calls = [line for line in r.stdout.splitlines() if "video_lights." in line and "domain_report" not in line]
     assert calls, r.stdout
     for call in calls:
         assert call.rstrip().endswith("--n_epoch 3 --exp_id mine"), call
@@ -40,11 +42,16 @@ def test_feat_root_override_and_positional_args():
            f"--feat_root /data/ch" in r.stdout
     r = run("qvhl/train_from_pretrain.sh", "pre.ckpt")
     assert "--resume pre.ckpt" in r.stdout
+    r = run("tacos/inference.sh", "m.ckpt", FEAT_ROOT="/data/ta", DATA_DIR="/ann")
+    assert "--eval_split_name test --eval_path /ann/tacos/test.jsonl --feat_root /data/ta" in r.stdout
+    r = run("tacos/train.sh", FEAT_ROOT="/data/ta")
+    assert "--preset tacos --feat_root /data/ta" in r.stdout
 
 
 def test_missing_positional_is_usage_error():
-    r = run("qvhl/inference.sh", "m.ckpt")
-    assert r.returncode == 2 and "usage" in r.stderr
+    for script in ("qvhl/inference.sh", "tacos/inference.sh"):
+        r = run(script, *(["m.ckpt"] if script.startswith("qvhl") else []))
+        assert r.returncode == 2 and "usage" in r.stderr
     r = run("qvhl/train_from_pretrain.sh", "--n_epoch", "3")
     assert r.returncode == 2 and "usage" in r.stderr
 
@@ -54,4 +61,14 @@ def test_tvsum_runs_every_domain_and_seed():
     calls = [line for line in r.stdout.splitlines() if "video_lights.train" in line]
     assert len(calls) == 4
     assert any("--dset_domain BT" in c and "--seed 2" in c for c in calls)
-    assert "video_lights.tvsum_report" in r.stdout
+    assert "video_lights.domain_report" in r.stdout
+
+
+def test_youtube_runs_one_model_per_domain_and_seed_evaluated_once():
+    r = run("youtube_uni/train.sh", N_EPOCH="7")
+    calls = [line for line in r.stdout.splitlines() if "video_lights.train" in line]
+    assert len(calls) == 6 * 5  # the authors' six domains and five seeds
+    assert any("--dset_domain surfing" in c and "--seed 1009" in c for c in calls)
+    assert all("--preset youtube_highlights" in c and "--n_epoch 7 --eval_epoch 7" in c for c in calls)
+    (report,) = [line for line in r.stdout.splitlines() if "domain_report" in line]
+    assert report.endswith("results/youtubeuni --domains dog gymnastics parkour skating skiing surfing")

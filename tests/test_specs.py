@@ -18,14 +18,26 @@ def test_registry_holds_the_published_behaviour():
     assert q.selection == QVHL_SELECTION and q.save_every == 50 and q.text_stem(7) == "qid7"
     assert (c.tag, c.label_kind, c.clip_length, c.snap_max_ts, c.saliency_in_submission, c.selection) == \
         ("charadesSTA", "window", 1, 150, False, MR_SELECTION)
-    assert (t.tag, t.snap_max_ts, t.saliency_in_submission, t.text_stem(7)) == ("tacos", None, False, "7")
+    assert (t.tag, t.clip_length, t.max_v_l, t.snap_max_ts, t.saliency_in_submission, t.text_stem(7), t.selection) \
+        == ("tacos", 2, -1, 50000, False, "7", MR_SELECTION)
     assert (tv.label_kind, tv.max_v_l, tv.moments, tv.text_key, tv.text_stem("v1"), tv.save_every, tv.domains,
             tv.metrics, tv.selection) == ("tvsum", 1000, False, "token", "v1", 0, True, "tvsum", {"mAP": 1.0})
     for name in ("pretrain_captions", "asr_pretrain"):  # evaluated on QVHighlights: runs named "hl"
         assert (REGISTRY[name].label_kind, REGISTRY[name].tag) == ("window", "hl")
     assert REGISTRY["asr_pretrain"].save_every == 10 and REGISTRY["pretrain_captions"].save_every == 50
     y = REGISTRY["youtube_highlights"]
-    assert (y.tag, y.label_kind, y.moments, y.domains) == ("youtube_uni", "youtube", False, True)
+    assert (y.tag, y.label_kind, y.moments, y.domains, y.max_v_l, y.metrics, y.text_stem("v")) == \
+        ("youtube_uni", "youtube", False, True, 1000, "youtube", "v")
+    assert y.clip_length == pytest.approx(5 / 3)  # one label per 50 frames at 30 fps (the rows' `clip` field)
+
+
+def test_youtube_labels_come_every_50_frames(shared_data):
+    """The evidence for YouTube Highlights' clip length: one label per 100-frame segment taken every 50 frames."""
+    rows = [json.loads(x) for x in open(shared_data / "youtube_uni" / "youtube_train.jsonl") if x.strip()]
+    assert all(len(r["label"]) == len(r["clip"]) for r in rows)
+    hops = [(r["clip"][1][0] - r["clip"][0][0]) / r["fps"] for r in rows]
+    assert abs(float(np.median(hops)) - REGISTRY["youtube_highlights"].clip_length) < 0.01
+    assert 1.6 < float(np.median([r["duration"] / len(r["label"]) for r in rows])) < 1.8
 
 
 @pytest.mark.parametrize("content,message", [

@@ -8,7 +8,7 @@ Layout (imports point down this list, never up):
     data/       dataset specs, annotations, feature stores, the input contract, labels, batching (no model code)
     config.py   options, presets, opt.json;  api.py  the public entry points
     engine/     training epoch, evaluation, post-processing, the training loop in steps
-    train.py, inference.py, tvsum_report.py, data/{check,pack,synthetic}.py   command lines (imported by nothing)
+    train.py, inference.py, domain_report.py, data/{check,pack,synthetic}.py   command lines (imported by nothing)
 The names above are imported lazily, so `import video_lights.data` does not load the model.
 """
 __version__ = "0.1.0"

@@ -136,6 +136,21 @@ PRESETS = {
                           feat_root="../Datasets/tvsum", results_root="results/tvsum/v-sf-clip-t-clip",
                           **_TVSUM_DATA, **_COMMON_VL,
                           **_feats([("sf_features", 2304), ("clip_features", 512)], [("query_features", 512)])),
+    "tacos": dict(help="TACoS (the authors' tacos/train.sh): SlowFast+CLIP video, CLIP text, 2-s clips, every clip "
+                       "kept, evaluated on the test file",
+                  feat_root="../Datasets/tacos", results_root="results/tacos",
+                  dataset="tacos", train_path="data/tacos/train.jsonl", eval_path="data/tacos/test.jsonl",
+                  eval_split_name="test", bsz=32, eval_bsz=32, lr=2e-4, lr_drop=200, n_epoch=100, lw_saliency=4.0,
+                  contrastive_align_loss_coef=0.002, hard_pos_neg_loss_coef=1.0, **_COMMON_VL,
+                  **_feats([_VID["sf"], _VID["clip"]], [("clip_text_features", 512)])),
+    "youtube_highlights": dict(help="YouTube Highlights, one model per --dset_domain (the authors' youtube_uni/"
+                                    "train.sh): CLIP+SlowFast video (vid_clip, vid_slowfast), CLIP text (txt_clip)",
+                               feat_root="../Datasets/processed/youtube_uni", results_root="results/youtubeuni",
+                               dataset="youtube_highlights", train_path="data/youtube_uni/youtube_train.jsonl",
+                               eval_path="data/youtube_uni/youtube_valid.jsonl", eval_split_name="val",
+                               dset_domain="dog", bsz=4, lr=2e-4, n_epoch=2000, max_es_cnt=-1, lw_saliency=4.0,
+                               ctx_mode="video_tef",
+                               **_feats([("vid_clip", 512), ("vid_slowfast", 2304)], [("txt_clip", 512)])),
     "synthetic": dict(help="The embedded synthetic QVHighlights-format dataset (python -m video_lights.data.synthetic "
                            "--out DIR; pass --feat_root DIR), default small dims",
                       feat_root="data/synthetic", results_root="results/synthetic",

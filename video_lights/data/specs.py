@@ -131,14 +131,23 @@ REGISTRY = {s.name: s for s in [
     DatasetSpec("charades_sta", "window", tag="charadesSTA", clip_length=1, saliency_in_submission=False,
                 snap_max_ts=150,
                 download="the Charades-STA features (SlowFast, CLIP and BLIP-2 video; CLIP and BLIP-2 text)"),
-    DatasetSpec("tacos", "window", tag="tacos", saliency_in_submission=False, text_file="{qid}",
-                download="the TACoS features"),
+    # TACoS (the authors' tacos/train.sh and PostProcessorDETR): 2-s clips, every clip kept (max_v_l -1: videos
+    # run to 23 min), windows rounded to clip multiples with their max_ts_val of 50000 s (no real clamp; ours also
+    # clamps at 0, where theirs does not: only a start before -1 s, which rounds below 0, differs).
+    DatasetSpec("tacos", "window", tag="tacos", max_v_l=-1, saliency_in_submission=False, text_file="{qid}",
+                snap_max_ts=50000, download="the TACoS features (SlowFast and CLIP video, CLIP text)"),
     DatasetSpec("tvsum", "tvsum", tag="tvsum", max_v_l=1000, text_file="{qid}", text_key="token",
                 save_every=0, domains=True,
                 download="the TVSum features (I3D rgb/opt video, CLIP query tokens)"),
-    DatasetSpec("youtube_highlights", "youtube", tag="youtube_uni", clip_length=1, max_v_l=1000,
+    # YouTube Highlights: one label per 100-frame segment taken every 50 frames (the rows' `clip` field), i.e.
+    # 5/3 s at 30 fps: duration / len(label) has median 1.69 s (train) and 1.70 s (valid), and the hop
+    # (clip[1][0] - clip[0][0]) / fps has median 1.668 s. The authors pass --clip_length 1, which changes no
+    # number for this dataset (no windows are trained, snapped or scored; the MR->HD head's span-to-clip
+    # conversion cancels it, up to float rounding at exact clip boundaries); 5/3 makes features extracted here
+    # line up with the labels of 30-fps videos.
+    DatasetSpec("youtube_highlights", "youtube", tag="youtube_uni", clip_length=5 / 3, max_v_l=1000,
                 text_file="{qid}", save_every=0, domains=True,
-                download="the YouTube Highlights features"),
+                download="the YouTube Highlights features (CLIP and SlowFast video, CLIP text)"),
     # Pretraining data is evaluated on QVHighlights val (--eval_dataset qvhighlights), so it names runs "hl".
     DatasetSpec("pretrain_captions", "window", tag="hl", snap_max_ts=150, selection=QVHL_SELECTION,
                 download="the pretraining features (BLIP caption queries over QVHighlights videos)"),

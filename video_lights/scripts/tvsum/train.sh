@@ -18,4 +18,4 @@ for domain in $DOMAINS; do
       --exp_id "seed_$seed" "$@"
   done
 done
-${PYTHON:-python} -m video_lights.tvsum_report "$RESULTS_ROOT" --domains $DOMAINS
+${PYTHON:-python} -m video_lights.domain_report "$RESULTS_ROOT" --domains $DOMAINS
