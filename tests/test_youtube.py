@@ -5,6 +5,7 @@ features, the launcher and the mean-and-std report over seeds."""
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 import torch
 
 from conftest import TINY_MODEL
+from random_features import write_random_features
 from standalone_eval.eval import main as eval_main
 from standalone_eval.submission import SubmissionError, read_jsonl
 from standalone_eval.youtube import eval_youtube
@@ -131,3 +133,61 @@ def test_cli_youtube(youtube_valid, shared_data, tmp_path, capsys):
         eval_main(["--youtube", "--tvsum", "--submission_path", str(sub_path), "--gt_path", gt_path])
     assert e.value.code == 2
     assert "not allowed with argument" in capsys.readouterr().err
+
+
+# ---- one model per domain, end to end ------------------------------------------------------------------------
+
+VIDEO = {"vid_clip": 8, "vid_slowfast": 12}  # the preset's folders, tiny widths
+TEXT = {"txt_clip": 12}
+
+
+def _subset(src, dst, n_dog):
+    """n_dog short dog videos and two gymnastics videos (which the domain filter must leave out)."""
+    rows = sorted((json.loads(x) for x in open(src) if x.strip()), key=lambda r: len(r["label"]))
+    keep = [r for r in rows if r["domain"] == "dog"][:n_dog] + [r for r in rows if r["domain"] == "gymnastics"][:2]
+    dst.write_text("\n".join(json.dumps(r) for r in keep))
+    return keep
+
+
+def test_launcher_trains_one_model_per_domain_and_reports_mean_and_std(shared_data, tmp_path):
+    from video_lights.domain_report import main as report_main
+    train = _subset(shared_data / "youtube_uni" / "youtube_train.jsonl", tmp_path / "train.jsonl", 4)
+    valid = _subset(shared_data / "youtube_uni" / "youtube_valid.jsonl", tmp_path / "valid.jsonl", 3)
+    write_random_features(tmp_path / "feats", train + valid, VIDEO, TEXT, lambda r: len(r["label"]))  # one row per label
+    env = {**os.environ, "PYTHON": f"{sys.executable}", "FEAT_ROOT": str(tmp_path / "feats"), "DOMAINS": "dog",
+           "SEEDS": "1 2", "N_EPOCH": "2", "RESULTS_ROOT": str(tmp_path / "res"), "OMP_NUM_THREADS": "1"}
+    r = subprocess.run(["bash", str(REPO / "video_lights/scripts/youtube_uni/train.sh"), "--train_path",
+                        str(tmp_path / "train.jsonl"), "--eval_path", str(tmp_path / "valid.jsonl"), "--v_feat_dim",
+                        "20", "--t_feat_dim", "12", "--device", "cpu", "--num_workers", "0", *TINY_MODEL],
+                       cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    runs = sorted((tmp_path / "res" / "dog").iterdir())
+    assert [p.name.split("-")[:3] for p in runs] == [["youtube_uni", "video_tef", "seed_1"],
+                                                     ["youtube_uni", "video_tef", "seed_2"]]
+    dog_valid = [v for v in valid if v["domain"] == "dog"]
+    (tmp_path / "valid_dog.jsonl").write_text("\n".join(json.dumps(v) for v in dog_valid))
+    maps = []
+    for run in runs:
+        saved = json.loads((run / "opt.json").read_text())
+        assert (saved["dset_domain"], saved["eval_epoch"], saved["max_v_l"], saved["lw_saliency"]) == ("dog", 2, 1000, 4.0)
+        rows = [json.loads(x) for x in open(run / "hl_val_submission.jsonl")]
+        assert [x["qid"] for x in rows] == [v["qid"] for v in dog_valid]  # the domain's videos only
+        assert [len(x["pred_saliency_scores"]) for x in rows] == [len(v["label"]) for v in dog_valid]
+        metrics = json.loads((run / "hl_val_submission_metrics.json").read_text())
+        assert list(metrics) == ["brief", "dog"] and metrics == eval_youtube(rows, dog_valid)
+        assert metrics == authors_map_result(rows, dog_valid)
+        maps.append(100 * metrics["brief"]["mAP"])
+        out = tmp_path / f"{run.name}.json"  # the standalone evaluator scores the same file the same way
+        assert eval_main(["--youtube", "--submission_path", str(run / "hl_val_submission.jsonl"), "--gt_path",
+                          str(tmp_path / "valid_dog.jsonl"), "--save_path", str(out), "--not_verbose"]) == 0
+        assert json.loads(out.read_text()) == metrics
+    line = [x for x in r.stdout.splitlines() if x.startswith("dog")][0].split()
+    assert line[:2] == ["dog", "2"] and float(line[2]) == pytest.approx(np.mean(maps), abs=0.006)
+    assert float(line[3]) == pytest.approx(np.std(maps, ddof=1), abs=0.006)
+    assert report_main([str(tmp_path / "res")]) == 0  # the domains found from the folders
+
+
+def authors_map_result(rows, gt):
+    """authors_map in the evaluator's layout (one domain)."""
+    (domain, value), = authors_map(rows, gt).items()
+    return {"brief": {"mAP": value}, domain: {"mAP": value}}
