@@ -153,7 +153,7 @@ def test_launcher_trains_one_model_per_domain_and_reports_mean_and_std(shared_da
     from video_lights.domain_report import main as report_main
     train = _subset(shared_data / "youtube_uni" / "youtube_train.jsonl", tmp_path / "train.jsonl", 4)
     valid = _subset(shared_data / "youtube_uni" / "youtube_valid.jsonl", tmp_path / "valid.jsonl", 3)
-    write_random_features(tmp_path / "feats", train + valid, VIDEO, TEXT, lambda r: len(r["label"]))  # one row per label
+    write_random_features(tmp_path / "feats", train + valid, VIDEO, TEXT, lambda r: len(r["label"]))  # a row a label
     env = {**os.environ, "PYTHON": f"{sys.executable}", "FEAT_ROOT": str(tmp_path / "feats"), "DOMAINS": "dog",
            "SEEDS": "1 2", "N_EPOCH": "2", "RESULTS_ROOT": str(tmp_path / "res"), "OMP_NUM_THREADS": "1"}
     r = subprocess.run(["bash", str(REPO / "video_lights/scripts/youtube_uni/train.sh"), "--train_path",
@@ -169,7 +169,8 @@ def test_launcher_trains_one_model_per_domain_and_reports_mean_and_std(shared_da
     maps = []
     for run in runs:
         saved = json.loads((run / "opt.json").read_text())
-        assert (saved["dset_domain"], saved["eval_epoch"], saved["max_v_l"], saved["lw_saliency"]) == ("dog", 2, 1000, 4.0)
+        assert (saved["dset_domain"], saved["eval_epoch"], saved["max_v_l"], saved["lw_saliency"]) == \
+            ("dog", 2, 1000, 4.0)
         rows = [json.loads(x) for x in open(run / "hl_val_submission.jsonl")]
         assert [x["qid"] for x in rows] == [v["qid"] for v in dog_valid]  # the domain's videos only
         assert [len(x["pred_saliency_scores"]) for x in rows] == [len(v["label"]) for v in dog_valid]
