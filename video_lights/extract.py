@@ -23,6 +23,7 @@ from video_lights.data.specs import REGISTRY, load_spec
 from video_lights.features.layouts import DEFAULT_MODELS, TEXT_EXTRACTORS, VIDEO_EXTRACTORS
 from video_lights.features.sources import find_video, list_videos, video_id
 from video_lights.utils.cli import USER_ERROR, ArgumentParser, UserError, command
+from video_lights.utils.distributed import gather, local_device, rank_and_world
 from video_lights.utils.io import save_npz
 
 def build_parser():
@@ -65,29 +66,6 @@ def collect_work(args):
     return sorted(videos.items()), [queries[k] for k in sorted(queries)]
 
 
-def _device(value):
-    import torch
-    local = os.environ.get("LOCAL_RANK")
-    if value == "auto":
-        value = "cuda" if torch.cuda.is_available() else "cpu"
-    if value == "cuda" and local is not None:
-        value = f"cuda:{local}"
-    return value
-
-
-def _gather(summary):
-    """All ranks' summaries (a list) when run under torchrun with several processes, else [summary]."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world == 1:
-        return [summary]
-    import torch.distributed as dist
-    if not dist.is_initialized():
-        dist.init_process_group("gloo")
-    out = [None] * world
-    dist.all_gather_object(out, summary)
-    return out
-
-
 def run(args):
     """Extract this rank's share; returns the summaries of all ranks."""
     try:
@@ -99,7 +77,7 @@ def run(args):
     spec = load_spec(args.dataset)
     layout = Layout(args.out, spec)
     clip_length = args.clip_length or spec.clip_length
-    rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    rank, world = rank_and_world()
     videos, queries = collect_work(args)
     videos, queries = videos[rank::world], queries[rank::world]  # a fixed, disjoint share per rank
     names = list(args.extractors)
@@ -110,9 +88,9 @@ def run(args):
     summary = {"rank": rank, "videos": 0, "queries": 0, "skipped": len(videos) - len(todo_v) + len(queries)
                - len(todo_q), "video_seconds": 0.0, "seconds": 0.0, "failed": []}
     if not todo_v and not (todo_q and text_names):
-        return _gather(summary)
+        return gather(summary)
     extractors = Extractors.load(names, slowfast=args.slowfast, clip=args.clip, blip2=args.blip2,
-                                 device=_device(args.device), batch_size=args.batch_size, fp16=args.fp16)
+                                 device=local_device(args.device), batch_size=args.batch_size, fp16=args.fp16)
     start = time.perf_counter()
     from tqdm import tqdm
     bar = tqdm(unit="s", unit_scale=True, desc=f"seconds of video (rank {rank})", disable=not sys.stderr.isatty())
@@ -138,7 +116,7 @@ def run(args):
             save_npz(layout.text_path(n, qid), **layout.text_arrays(n, text))
         summary["queries"] += 1
     summary["seconds"] = time.perf_counter() - start
-    return _gather(summary)
+    return gather(summary)
 
 
 def report(summaries):
@@ -158,7 +136,7 @@ def report(summaries):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     summaries = run(args)
-    if int(os.environ.get("RANK", "0")) != 0:
+    if rank_and_world()[0] != 0:
         return USER_ERROR if any(s["failed"] for s in summaries) else 0
     return report(summaries)
 
