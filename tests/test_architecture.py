@@ -12,7 +12,8 @@ PKG = Path(__file__).resolve().parents[1] / "video_lights"
 COMMAND_LINES = {"video_lights.train", "video_lights.inference", "video_lights.tvsum_report",
                  "video_lights.data.check", "video_lights.data.pack", "video_lights.data.synthetic",
                  "video_lights.extract", "video_lights.features.parity", "video_lights.features.convert_slowfast",
-                 "video_lights.predict.__main__", "video_lights.export", "video_lights.app.__main__"}
+                 "video_lights.predict.__main__", "video_lights.export", "video_lights.app.__main__",
+                 "video_lights.pretrain_data"}
 # what each layer may import from video_lights (prefixes)
 ALLOWED = {
     "video_lights.utils": ("video_lights.utils",),
