@@ -12,6 +12,7 @@ from tqdm import tqdm
 from standalone_eval.eval import METRICS, SubmissionError, SubmissionWarning, evaluate
 from video_lights.api import load_checkpoint
 from video_lights.data import build_dataset, load_spec, prepare_batch_inputs, start_end_collate
+from video_lights.engine.distributed import BatchShardSampler, World
 from video_lights.engine.postprocessing import apply_nms, decode_moments, snap_windows, valid_saliency
 from video_lights.engine.precision import autocast_context
 from video_lights.engine.training import check_finite_outputs
@@ -24,10 +25,12 @@ class EvaluationError(UserError):
     """A split that cannot be predicted or scored (no annotation file, no evaluator for its metrics)."""
 
 
-def build_eval_loader(dataset, batch_size, num_workers=0, pin_memory=False):
-    """Eval batches in file order (the batch composition matters: see model/bicmf.py)."""
-    return DataLoader(dataset, collate_fn=start_end_collate, batch_size=batch_size, num_workers=num_workers,
-                      shuffle=False, pin_memory=pin_memory)
+def build_eval_loader(dataset, batch_size, num_workers=0, pin_memory=False, world=None):
+    """Eval batches in file order (the batch composition matters: see model/bicmf.py); under torchrun this rank's
+    share of them, whole batches (engine/distributed.py)."""
+    sampler = BatchShardSampler(len(dataset), batch_size, world or World())
+    return DataLoader(dataset, collate_fn=start_end_collate, batch_sampler=sampler, num_workers=num_workers,
+                      pin_memory=pin_memory)
 
 
 def submission_rows(metas, outputs, spec, clip_length, sort=True):
@@ -54,34 +57,40 @@ def submission_rows(metas, outputs, spec, clip_length, sort=True):
 
 @torch.no_grad()
 def predict(model, loader, spec, device, clip_length, amp=False, criterion=None, sort=True, non_blocking=False,
-            max_batches=None):
-    """Run the model over a loader and build submission rows.
+            max_batches=None, world=None):
+    """Run the model over a loader (build_eval_loader) and build submission rows.
 
     With a criterion (and labels), also averages the logged eval losses per batch with epoch_i = 0, as the
-    authors; without one, the loss-only parts of the forward pass are skipped.
+    authors; without one, the loss-only parts of the forward pass are skipped. Under torchrun (world) each rank
+    predicts its batches and every rank gets all rows back in file order, as one process makes them.
     Returns (submission rows, {loss name: mean over batches}).
     """
     model.eval()
     if criterion is not None:
         criterion.eval()
-    loss_sums, n_batches = collections.defaultdict(float), 0
-    submission = []
+    world = world or World()
+    batch_ids = loader.batch_sampler.batch_ids()
+    done = []  # (global batch index, rows, {loss name: value}) of this rank's batches
     for batch_idx, (metas, batched) in enumerate(tqdm(loader, desc="predict", leave=False,
-                                                      disable=not sys.stderr.isatty())):
+                                                      disable=not sys.stderr.isatty() or not world.is_main)):
         model_inputs, targets = prepare_batch_inputs(batched, device, non_blocking=non_blocking)
         with_losses = criterion is not None and targets is not None
         with autocast_context(device, amp):
             outputs = model(**model_inputs, loss_outputs=with_losses)
-            check_finite_outputs(outputs, f"in evaluation batch {batch_idx}")
+            check_finite_outputs(outputs, f"in evaluation batch {batch_ids[batch_idx]}")
             if with_losses:
                 loss_dict = criterion(outputs, targets, 0)
-        if with_losses:
-            for k, v in criterion.log_values(loss_dict, criterion.weighted_total(loss_dict)).items():
-                loss_sums[k] += v
-            n_batches += 1
-        submission.extend(submission_rows(metas, outputs, spec, clip_length, sort))
+        losses = criterion.log_values(loss_dict, criterion.weighted_total(loss_dict)) if with_losses else {}
+        done.append((batch_ids[batch_idx], submission_rows(metas, outputs, spec, clip_length, sort), losses))
         if max_batches is not None and batch_idx + 1 >= max_batches:
             break
+    done = sorted(b for rank_batches in world.gather(done) for b in rank_batches)
+    submission = [row for _, rows, _ in done for row in rows]
+    loss_sums = collections.defaultdict(float)
+    for _, _, losses in done:
+        for k, v in losses.items():
+            loss_sums[k] += v
+    n_batches = sum(1 for _, _, losses in done if losses)
     return submission, {k: v / n_batches for k, v in loss_sums.items()}
 
 
@@ -103,7 +112,7 @@ def score(submission, gt_rows, spec):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", SubmissionWarning)
-            return evaluate(spec.metrics, submission, gt_rows, compat=True)
+            return evaluate(spec.metrics, submission, gt_rows, compat=True, clip_length=spec.clip_length)
     except SubmissionError as e:
         raise EvaluationError(f"cannot score the predictions: {e}") from None
 
@@ -151,13 +160,14 @@ def pin_memory(opt) -> bool:
     return not opt.no_pin_memory and opt.device.type == "cuda"
 
 
-def run_inference(opt, model=None, dataset=None):
+def run_inference(opt, model=None, dataset=None, world=None):
     """Predict the split opt.eval_path (named opt.eval_split_name) with the checkpoint opt.resume (or the given
     model; `dataset`: the eval dataset when the caller has it) and write hl_{split}_submission.jsonl, with its
-    metrics when the rows have labels.
+    metrics when the rows have labels. Under torchrun (world) the batches are sharded and rank 0 writes.
 
-    Returns (metrics or None, submission path).
+    Returns (metrics or None, submission path); (None, path) on the other ranks.
     """
+    world = world or World()
     if not os.path.isfile(opt.eval_path):
         raise EvaluationError(f"no annotation file for split '{opt.eval_split_name}': {opt.eval_path} does not "
                               f"exist (pass --eval_path)")
@@ -165,13 +175,16 @@ def run_inference(opt, model=None, dataset=None):
     dataset = dataset if dataset is not None else build_dataset(opt, opt.eval_path, spec=spec)
     if model is None:
         model, _ = load_checkpoint(opt.resume, build_model(opt))
-    check_writable_dir(opt.results_dir)  # before predicting, not after
-    loader = build_eval_loader(dataset, opt.eval_bsz, opt.num_workers, pin_memory(opt))
+    if world.is_main:
+        check_writable_dir(opt.results_dir)  # before predicting, not after
+    loader = build_eval_loader(dataset, opt.eval_bsz, opt.num_workers, pin_memory(opt), world)
     submission, _ = predict(model.to(opt.device), loader, spec, opt.device, opt.clip_length, opt.amp,
                             sort=not opt.no_sort_results, non_blocking=pin_memory(opt),
-                            max_batches=1 if opt.debug else None)
+                            max_batches=1 if opt.debug else None, world=world)
     name = f"hl_{opt.eval_split_name}_submission" + (f"_{opt.eval_id}" if getattr(opt, "eval_id", None) else "")
     save_path = os.path.join(opt.results_dir, name + ".jsonl")
+    if not world.is_main:
+        return None, save_path
     metrics, _, _ = write_predictions(submission, dataset.data if dataset.load_labels else None, spec, save_path,
                                       nms_setting(opt))
     return metrics, save_path

@@ -6,6 +6,9 @@
 Nothing trained is lost: model_latest.ckpt (resumable with --resume_all) is written after every epoch, whatever
 the eval cadence, and a run stopped by Ctrl-C, a full disk or a diverging loss says which checkpoint is the
 last good one. Run folders are unique, also for runs started in the same second.
+
+Under torchrun every rank runs this same loop on its share of the data (engine/distributed.py); rank 0 alone
+writes files, and decisions taken on its results (best checkpoint, early stop, errors) reach every rank.
 """
 import copy
 import json
@@ -16,12 +19,14 @@ import time
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler
 from torch.utils.tensorboard import SummaryWriter
 
 from video_lights.api import load_checkpoint
 from video_lights.config import save_opt, set_results_dir
 from video_lights.data import build_dataset, load_spec, start_end_collate
+from video_lights.engine.distributed import close_world, init_world
 from video_lights.engine.evaluation import (EvaluationError, build_eval_loader, check_scorable, nms_setting,
                                             pin_memory, predict, run_inference, stop_score, write_predictions)
 from video_lights.engine.precision import grad_scaler
@@ -85,6 +90,8 @@ class Trainer:
 
     def __init__(self, opt):
         self.opt = opt
+        self.world, opt.device = init_world(opt.device)
+        world = self.world
         set_seed(opt.seed)
         if opt.debug:
             torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
@@ -102,10 +109,15 @@ class Trainer:
         if self.eval_set is not None and self.eval_set.load_labels:
             check_scorable(self.eval_spec)
         pin = self.non_blocking = pin_memory(opt)
+        # one process: the authors' shuffled loader (its order comes from the torch RNG); torchrun: a share per rank
+        self.train_sampler = (DistributedSampler(self.train_set, world.world_size, world.rank, shuffle=True,
+                                                 seed=opt.seed) if world.distributed else None)
         self.train_loader = DataLoader(self.train_set, collate_fn=start_end_collate, batch_size=opt.bsz,
-                                       shuffle=True, num_workers=opt.num_workers, pin_memory=pin)
-        self.eval_loader = (build_eval_loader(self.eval_set, opt.eval_bsz, opt.num_workers, pin)
+                                       shuffle=self.train_sampler is None, sampler=self.train_sampler,
+                                       num_workers=opt.num_workers, pin_memory=pin)
+        self.eval_loader = (build_eval_loader(self.eval_set, opt.eval_bsz, opt.num_workers, pin, world)
                             if self.eval_set is not None else None)
+        opt.world_size, opt.global_bsz = world.world_size, opt.bsz * world.world_size  # written to opt.json
 
         self.model = build_model(opt).to(opt.device)
         self.criterion = build_criterion(opt, self.spec.moments).to(opt.device)
@@ -117,15 +129,27 @@ class Trainer:
         self.scaler = grad_scaler(opt.device, opt.amp)
         self.start_epoch, self.best_score, self.es_cnt = 0, -float("inf"), 0
         self.last_good = None  # (path, epoch) of the newest complete checkpoint
+        if world.distributed:
+            torch.manual_seed(opt.seed + world.rank)  # own dropout masks per rank (DDP copies rank 0's weights)
         self.resume()
+        self.train_model = self.model
+        if world.distributed:  # some parameters feed no loss (contrastive_align_projection_vid, unused norms)
+            self.train_model = DistributedDataParallel(
+                self.model, device_ids=[opt.device.index] if opt.device.type == "cuda" else None,
+                find_unused_parameters=True)
+        if opt.compile:
+            self.train_model = torch.compile(self.train_model)
 
-        opt.results_dir = set_results_dir(opt, make_run_dir(opt.results_dir))
-        save_opt(opt, os.path.join(opt.results_dir, "opt.json"))
+        run_dir = world.broadcast(make_run_dir(opt.results_dir) if world.is_main else None)
+        opt.results_dir = set_results_dir(opt, run_dir)
         self.best_path = os.path.join(opt.results_dir, "model_best.ckpt")
         self.latest_path = os.path.join(opt.results_dir, "model_latest.ckpt")
         self.preds_name = f"latest_{self.eval_spec.tag}_{opt.eval_split_name}_preds.jsonl"
-        logger.info("model: %d parameters, training on %s, run folder %s",
-                    sum(p.numel() for p in self.model.parameters()), opt.device, opt.results_dir)
+        if world.is_main:
+            save_opt(opt, os.path.join(opt.results_dir, "opt.json"))
+            logger.info("model: %d parameters, training on %s, %d process(es) x batch %d = batch %d, run folder %s",
+                        sum(p.numel() for p in self.model.parameters()), opt.device, world.world_size, opt.bsz,
+                        opt.global_bsz, opt.results_dir)
 
     # ---- steps ------------------------------------------------------------------------------------------------
     def resume(self):
@@ -140,40 +164,68 @@ class Trainer:
                     raise CheckpointError(f"{opt.resume}: has no optimizer / lr_scheduler state to resume from "
                                           f"(model_eXXXX.ckpt files hold weights only: use --resume, or "
                                           f"model_latest.ckpt)")
+                saved_world = ckpt.get("world_size", 1)
+                if saved_world != self.world.world_size and not opt.allow_new_world_size:
+                    raise CheckpointError(f"{opt.resume}: saved by a run of {saved_world} process(es), resumed with "
+                                          f"{self.world.world_size}: the effective batch and the data order change "
+                                          f"(start as many processes, or pass --allow_new_world_size)")
                 self.optimizer.load_state_dict(ckpt["optimizer"])
                 self.lr_scheduler.load_state_dict(ckpt["lr_scheduler"])
                 if self.scaler is not None and "scaler" in ckpt:
                     self.scaler.load_state_dict(ckpt["scaler"])
                 self.start_epoch = ckpt["epoch"] + 1
-                if "rng_state" in ckpt:
-                    set_rng_state(ckpt["rng_state"])
+                if saved_world == self.world.world_size and "rng_state" in ckpt:
+                    states = ckpt.get("rank_rng_states", [ckpt["rng_state"]])
+                    set_rng_state(states[self.world.rank])
         if opt.start_epoch is not None:
             self.start_epoch = opt.start_epoch
         if opt.eval_untrained and opt.start_epoch is None and not opt.resume_all:
             self.start_epoch = -1
 
     def save(self, path, epoch_i, resumable=True):
-        """Write a checkpoint atomically; resumable ones (best, latest) carry scheduler, scaler and RNG states."""
-        extra = {"rng_state": rng_state()} if resumable else {}
+        """Write a checkpoint atomically (rank 0); resumable ones (best, latest) carry scheduler, scaler and RNG
+        states (every rank's under torchrun, with the world size). Called on every rank."""
+        states = self.world.gather(rng_state()) if resumable else None
+        extra = {"rng_state": states[0]} if resumable else {}
+        if resumable and self.world.distributed:
+            extra.update(rank_rng_states=states, world_size=self.world.world_size)
         if resumable and self.scaler is not None:
             extra["scaler"] = self.scaler.state_dict()
-        save_checkpoint(path, self.model, self.optimizer, self.lr_scheduler if resumable else None, epoch_i,
-                        self.opt, **extra)
+        self.on_main(lambda: save_checkpoint(path, self.model, self.optimizer,
+                                             self.lr_scheduler if resumable else None, epoch_i, self.opt, **extra))
         if resumable:
             self.last_good = (path, epoch_i)
 
+    def on_main(self, fn):
+        """fn() on rank 0 only; its result, or the error it raised, on every rank (so that no rank waits for a
+        rank that stopped)."""
+        result = error = None
+        if self.world.is_main:
+            try:
+                result = fn()
+            except (UserError, OSError) as e:
+                error = e
+        result, error = self.world.broadcast((result, error))
+        if error is not None:
+            raise error
+        return result
+
     def train_epoch(self, epoch_i):
         opt = self.opt
-        losses = train_one_epoch(self.model, self.criterion, self.train_loader, self.optimizer, opt.device, epoch_i,
-                                 opt.amp, opt.grad_clip, self.scaler, self.non_blocking,
-                                 max_batches=1 if opt.debug else None)
-        self.tb.add_scalar("Train/lr", self.optimizer.param_groups[0]["lr"], epoch_i + 1)  # the lr this epoch used
+        if self.train_sampler is not None:
+            self.train_sampler.set_epoch(epoch_i)
+        losses = train_one_epoch(self.train_model, self.criterion, self.train_loader, self.optimizer, opt.device,
+                                 epoch_i, opt.amp, opt.grad_clip, self.scaler, self.non_blocking,
+                                 max_batches=1 if opt.debug else None, world=self.world)
+        lr = self.optimizer.param_groups[0]["lr"]  # the lr this epoch used
         self.lr_scheduler.step()
-        append_line(opt.train_log_filepath, f"{time.strftime('%Y_%m_%d_%H_%M_%S')} [Epoch] {epoch_i + 1:03d} "
-                    f"[Loss] " + " ".join(f"{k} {v:.4f}" for k, v in losses.items()))
-        for k, v in losses.items():
-            self.tb.add_scalar(f"Train/{k}", v, epoch_i + 1)
-        logger.info("epoch %d: loss %.4f", epoch_i + 1, losses["loss_overall"])
+        if self.world.is_main:
+            self.tb.add_scalar("Train/lr", lr, epoch_i + 1)
+            append_line(opt.train_log_filepath, f"{time.strftime('%Y_%m_%d_%H_%M_%S')} [Epoch] {epoch_i + 1:03d} "
+                        f"[Loss] " + " ".join(f"{k} {v:.4f}" for k, v in losses.items()))
+            for k, v in losses.items():
+                self.tb.add_scalar(f"Train/{k}", v, epoch_i + 1)
+            logger.info("epoch %d: loss %.4f", epoch_i + 1, losses["loss_overall"])
 
     def evaluate_and_select(self, epoch_i):
         """Predict the eval split, log its losses and metrics, keep the best checkpoint. Returns True to stop
@@ -181,27 +233,40 @@ class Trainer:
         opt = self.opt
         submission, eval_losses = predict(self.model, self.eval_loader, self.eval_spec, opt.device, opt.clip_length,
                                           opt.amp, self.eval_criterion, sort=not opt.no_sort_results,
-                                          non_blocking=self.non_blocking, max_batches=1 if opt.debug else None)
+                                          non_blocking=self.non_blocking, max_batches=1 if opt.debug else None,
+                                          world=self.world)
+        score, paths = self.on_main(lambda: self._write_and_score(epoch_i, submission, eval_losses))
+        if score is None:  # a split without labels gives predictions only, nothing to select on
+            return False
+        if score > self.best_score:
+            self.best_score, self.es_cnt = score, 0
+            self.save(self.best_path, epoch_i)
+            self.on_main(lambda: self._promote(paths))
+            return False
+        self.es_cnt += 1
+        return opt.max_es_cnt != -1 and self.es_cnt > opt.max_es_cnt
+
+    def _write_and_score(self, epoch_i, submission, eval_losses):
+        """Rank 0: write and score the predictions, log them. Returns (selection score or None, written paths)."""
+        opt = self.opt
         gt_rows = self.eval_set.data if self.eval_set.load_labels else None
         metrics, _, paths = write_predictions(submission, gt_rows, self.eval_spec,
                                               os.path.join(opt.results_dir, self.preds_name), nms_setting(opt))
         append_line(opt.eval_log_filepath, f"{time.strftime('%Y_%m_%d_%H_%M_%S')} [Epoch] {epoch_i:03d} [Loss] "
                     + " ".join(f"{k} {v:.4f}" for k, v in eval_losses.items()) + f" [Metrics] {json.dumps(metrics)}")
-        if metrics is None:  # a split without labels gives predictions only, nothing to select on
-            return False
+        if metrics is None:
+            return None, paths
         for k, v in metrics["brief"].items():
             self.tb.add_scalar(f"Eval/{k}", float(v), epoch_i + 1)
         score = stop_score(metrics["brief"], self.eval_spec)
         logger.info("epoch %d eval: %s (selection score %.2f)", epoch_i + 1, json.dumps(metrics["brief"]), score)
-        if score > self.best_score:
-            self.best_score, self.es_cnt = score, 0
-            self.save(self.best_path, epoch_i)
-            for p in paths:
-                os.replace(p, os.path.join(os.path.dirname(p), os.path.basename(p).replace("latest_", "best_", 1)))
-            logger.info("best checkpoint updated: %s", self.best_path)
-            return False
-        self.es_cnt += 1
-        return opt.max_es_cnt != -1 and self.es_cnt > opt.max_es_cnt
+        return score, paths
+
+    def _promote(self, paths):
+        """Rank 0: the latest_ prediction files of the new best checkpoint become its best_ files."""
+        for p in paths:
+            os.replace(p, os.path.join(os.path.dirname(p), os.path.basename(p).replace("latest_", "best_", 1)))
+        logger.info("best checkpoint updated: %s", self.best_path)
 
     def save_periodic(self, epoch_i):
         """Weight-only model_eXXXX.ckpt every spec.save_every epochs and at multiples of --lr_drop (none for
@@ -230,9 +295,10 @@ class Trainer:
         return f"last good checkpoint: {path} (epoch {epoch_i + 1}, resume with --resume {path} --resume_all)"
 
     def _fit(self):
-        opt = self.opt
-        self.tb = SummaryWriter(opt.tensorboard_log_dir)
-        self.tb.add_text("hyperparameters", "\n".join(f"{k}: {v}" for k, v in sorted(vars(opt).items())), 0)
+        opt, world = self.opt, self.world
+        self.tb = SummaryWriter(opt.tensorboard_log_dir) if world.is_main else None
+        if world.is_main:
+            self.tb.add_text("hyperparameters", "\n".join(f"{k}: {v}" for k, v in sorted(vars(opt).items())), 0)
         try:
             for epoch_i in range(self.start_epoch, opt.n_epoch):
                 if epoch_i > -1:
@@ -244,25 +310,34 @@ class Trainer:
                     self.save(self.latest_path, epoch_i)
                 self.save_periodic(epoch_i)
                 if stop:
-                    append_line(opt.train_log_filepath, f"Early Stop at epoch {epoch_i}")
-                    logger.info("early stop at epoch %d (no improvement in %d evaluations)", epoch_i + 1,
-                                self.es_cnt)
+                    if world.is_main:
+                        append_line(opt.train_log_filepath, f"Early Stop at epoch {epoch_i}")
+                        logger.info("early stop at epoch %d (no improvement in %d evaluations)", epoch_i + 1,
+                                    self.es_cnt)
                     break
                 if opt.debug:
                     break
         finally:
-            self.tb.close()
-        if self.eval_set is not None and os.path.isfile(self.best_path) and not opt.debug:
+            if self.tb is not None:
+                self.tb.close()
+        if self.eval_set is not None and world.broadcast(os.path.isfile(self.best_path)) and not opt.debug:
             final_opt = copy.copy(opt)
             final_opt.resume = self.best_path
-            load_checkpoint(self.best_path, self.model, map_location=opt.device)  # the best weights, in place
-            metrics, path = run_inference(final_opt, self.model, self.eval_set)
-            logger.info("inference of the best checkpoint: %s", path)
-            if metrics is not None:
-                logger.info("%s", json.dumps(metrics["brief"]))
+            if world.is_main:
+                load_checkpoint(self.best_path, self.model, map_location=opt.device)  # the best weights, in place
+            world.broadcast_tensors(self.model.state_dict().values())  # ranks on other machines cannot read it
+            metrics, path = run_inference(final_opt, self.model, self.eval_set, world)
+            if world.is_main:
+                logger.info("inference of the best checkpoint: %s", path)
+                if metrics is not None:
+                    logger.info("%s", json.dumps(metrics["brief"]))
         return self.best_path
 
 
 def train(opt):
     """Train with opt (config.parse_args); returns the path of the best checkpoint."""
-    return Trainer(opt).fit()
+    trainer = Trainer(opt)
+    try:
+        return trainer.fit()
+    finally:
+        close_world(trainer.world)

@@ -6,6 +6,7 @@ import torch
 from tqdm import tqdm
 
 from video_lights.data import prepare_batch_inputs
+from video_lights.engine.distributed import World
 from video_lights.engine.precision import autocast_context
 from video_lights.utils.cli import UserError
 
@@ -16,42 +17,47 @@ class NonFiniteError(UserError):
     """The model outputs or the training loss became NaN or infinite."""
 
 
-def check_finite_outputs(outputs, where):
-    """Raise NonFiniteError naming the outputs that hold NaN/inf (before the matcher, which cannot take them)."""
+def check_finite_outputs(outputs, where, world=None):
+    """Raise NonFiniteError naming the outputs that hold NaN/inf (before the matcher, which cannot take them);
+    under torchrun every rank raises when one rank's outputs are not finite."""
     present = [k for k in CHECKED_OUTPUTS if k in outputs]
-    if torch.stack([torch.isfinite(outputs[k]).all() for k in present]).all():  # one host sync per batch
+    finite = bool(torch.stack([torch.isfinite(outputs[k]).all() for k in present]).all())  # one host sync
+    if (world or World()).all_true(finite, outputs[present[0]].device):
         return
     bad = [k for k in present if not torch.isfinite(outputs[k]).all()]
-    if bad:
-        raise NonFiniteError(f"non-finite model outputs ({', '.join(bad)}) {where}: the weights have diverged or "
-                             f"hold NaN/inf values (when training: a lower --lr, and keep --grad_clip)")
+    raise NonFiniteError(f"non-finite model outputs ({', '.join(bad) or 'on another rank'}) {where}: the weights "
+                         f"have diverged or hold NaN/inf values (when training: a lower --lr, and keep --grad_clip)")
 
 
 def train_one_epoch(model, criterion, loader, optimizer, device, epoch_i, amp=False, grad_clip=0.1, scaler=None,
-                    non_blocking=False, max_batches=None):
-    """Train for one epoch; returns {loss name: mean of its logged value over batches} (criterion.log_values).
+                    non_blocking=False, max_batches=None, world=None):
+    """Train for one epoch; returns {loss name: mean of its logged value over batches} (criterion.log_values),
+    averaged over ranks under torchrun (world; `model` is then the DistributedDataParallel wrapper).
 
     Per batch: forward (autocast with amp), criterion(outputs, targets, epoch_i), weighted total, backward (scaled
     with a GradScaler), total-norm clipping at grad_clip (<= 0: none), AdamW step. Raises NonFiniteError naming
     the epoch, batch and outputs or loss terms that are not finite, before any parameter is updated with them.
     max_batches: stop after this many batches (--debug runs one).
     """
+    world = world or World()
     model.train()
     criterion.train()
     sums, n = collections.defaultdict(float), 0
-    bar = tqdm(loader, desc=f"Epoch {epoch_i + 1}", leave=False, disable=not sys.stderr.isatty())
+    bar = tqdm(loader, desc=f"Epoch {epoch_i + 1}", leave=False, disable=not sys.stderr.isatty() or not world.is_main)
     for batch_idx, (_, batched) in enumerate(bar):
         where = f"at epoch {epoch_i + 1} (epoch_i {epoch_i}), batch {batch_idx}"
         model_inputs, targets = prepare_batch_inputs(batched, device, non_blocking=non_blocking)
         with autocast_context(device, amp):
             outputs = model(**model_inputs)
-            check_finite_outputs(outputs, where)
+            check_finite_outputs(outputs, where, world)
             loss_dict = criterion(outputs, targets, epoch_i)
         total = criterion.weighted_total(loss_dict)
-        if not torch.isfinite(total).all():
+        finite = bool(torch.isfinite(total).all())
+        if not world.all_true(finite, device):
             bad = sorted(k for k, v in loss_dict.items() if not torch.isfinite(v).all())
             raise NonFiniteError(f"non-finite loss ({float(total.detach())}) {where}, terms: "
-                                 f"{', '.join(bad) or 'the weighted sum'}; stopped before updating the weights")
+                                 f"{', '.join(bad) or ('the weighted sum' if not finite else 'on another rank')}; "
+                                 f"stopped before updating the weights")
         optimizer.zero_grad()
         if scaler is not None:
             scaler.scale(total).backward()
@@ -71,4 +77,4 @@ def train_one_epoch(model, criterion, loader, optimizer, device, epoch_i, amp=Fa
         bar.set_postfix(loss=f"{sums['loss_overall'] / n:.4f}")
         if max_batches is not None and n >= max_batches:
             break
-    return {k: v / max(n, 1) for k, v in sums.items()}
+    return world.mean({k: v / max(n, 1) for k, v in sums.items()}, device)
