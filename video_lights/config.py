@@ -266,7 +266,13 @@ def build_parser(inference: bool = False) -> argparse.ArgumentParser:
     g.add_argument("--resume", type=_str_or_none, default=None, help="checkpoint to load model weights from (strict)")
     g.add_argument("--resume_all", action="store_true", help="also restore optimizer, lr scheduler and start epoch")
     g.add_argument("--start_epoch", type=int, default=None)
-    g.add_argument("--amp", action="store_true", help="autocast mixed precision")
+    g.add_argument("--amp", action="store_true", help="autocast mixed precision: bfloat16 on CPU, float16 with a "
+                   "gradient scaler on CUDA")
+    g.add_argument("--compile", action="store_true", help="torch.compile the training forward pass (off by default; "
+                   "scripts/bench_train.py --modes shows what it gains on your machine)")
+    g.add_argument("--allow_new_world_size", action="store_true",
+                   help="--resume_all a run saved with another number of torchrun processes (the data order and "
+                        "RNG streams then differ from an uninterrupted run)")
 
     g = parser.add_argument_group("data")
     g.add_argument("--max_q_l", type=int, default=32, help="max query tokens")
