@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
 # Download the public annotation files (and, on request, feature archives) into data/.
 #
-#   bash scripts/download_data.sh [qvhighlights] [charades_sta] [tvsum]      # annotations (default: all three)
+#   bash scripts/download_data.sh [qvhighlights] [charades_sta] [tvsum] [tacos] [youtube_uni]   # annotations
+#                                                                    (default: all five)
 #   FEATURES_URL=<url of a features .tar.gz> bash scripts/download_data.sh --features DEST_DIR
 #
 # Annotations come from the public repositories that commit them as plain files (moment_detr for QVHighlights,
-# CG-DETR for Charades-STA and TVSum; see data/README.md). The annotations are licensed CC BY-NC-SA 4.0
-# (QVHighlights) / research-only (Charades-STA, TVSum): do not commit them to this repository.
-# Override a source with MOMENT_DETR_RAW / CGDETR_RAW (base URL of the raw files).
+# CG-DETR for Charades-STA and TVSum, lighthouse for TACoS and YouTube Highlights: the same records as the
+# authors' data/tacos/{train,val,test}.jsonl and data/youtube_uni/youtube_{train,valid}.jsonl; see data/README.md).
+# The annotations are licensed CC BY-NC-SA 4.0 (QVHighlights) / research-only (the others): do not commit them.
+# Override a source with MOMENT_DETR_RAW / CGDETR_RAW / LIGHTHOUSE_RAW (base URL of the raw files).
 # Features (several GB) are hosted on Google Drive / Hugging Face by the authors; their links are listed in
 # data/README.md. Pass one as FEATURES_URL (a direct download URL) to fetch and unpack it with this script.
 set -euo pipefail
 
 MOMENT_DETR_RAW="${MOMENT_DETR_RAW:-https://raw.githubusercontent.com/jayleicn/moment_detr/main/data}"
 CGDETR_RAW="${CGDETR_RAW:-https://raw.githubusercontent.com/wjun0830/CGDETR/main/data}"
+LIGHTHOUSE_RAW="${LIGHTHOUSE_RAW:-https://raw.githubusercontent.com/line/lighthouse/main/data}"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DATA="${DATA_DIR:-$ROOT/data}"
 
@@ -58,7 +61,7 @@ if [[ "${1:-}" == "--features" ]]; then
 fi
 
 sets=("$@")
-[[ ${#sets[@]} -gt 0 ]] || sets=(qvhighlights charades_sta tvsum)
+[[ ${#sets[@]} -gt 0 ]] || sets=(qvhighlights charades_sta tvsum tacos youtube_uni)
 check_online "https://raw.githubusercontent.com"
 for s in "${sets[@]}"; do
     echo "$s:"
@@ -76,7 +79,16 @@ for s in "${sets[@]}"; do
             for split in train val; do
                 fetch "$CGDETR_RAW/tvsum/tvsum_${split}.jsonl" "$DATA/tvsum/tvsum_${split}.jsonl"
             done ;;
-        *) die "unknown dataset '$s' (choose from qvhighlights charades_sta tvsum)" ;;
+        tacos)  # lighthouse's tacos_{split}_release.jsonl = the authors' data/tacos/{split}.jsonl
+            for split in train val test; do
+                fetch "$LIGHTHOUSE_RAW/tacos/tacos_${split}_release.jsonl" "$DATA/tacos/${split}.jsonl"
+            done ;;
+        youtube_uni)  # lighthouse's youtube_highlight_{train,val}_release.jsonl = youtube_{train,valid}.jsonl
+            fetch "$LIGHTHOUSE_RAW/youtube_highlight/youtube_highlight_train_release.jsonl" \
+                  "$DATA/youtube_uni/youtube_train.jsonl"
+            fetch "$LIGHTHOUSE_RAW/youtube_highlight/youtube_highlight_val_release.jsonl" \
+                  "$DATA/youtube_uni/youtube_valid.jsonl" ;;
+        *) die "unknown dataset '$s' (choose from qvhighlights charades_sta tvsum tacos youtube_uni)" ;;
     esac
 done
 echo "done. Validate with: python -m video_lights.data.check --preset qvhl --feat_root <features dir>"

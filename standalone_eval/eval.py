@@ -25,7 +25,7 @@ from pathlib import Path
 if __name__ == "__main__" and not __package__:  # run as a script: import the package, not its files
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from standalone_eval.highlight import eval_highlight, n_clips  # noqa: E402
+from standalone_eval.highlight import CLIP_LENGTH, eval_highlight, n_clips  # noqa: E402
 from standalone_eval.moment_retrieval import Predictions, eval_moment_retrieval, pack_gt_windows  # noqa: E402
 from standalone_eval.submission import (SALIENCY_SHORTFALL_OK, SubmissionError, SubmissionWarning,  # noqa: E402
                                         check_ground_truth, check_saliency, check_windows, has_saliency_labels,
@@ -41,7 +41,7 @@ PAPER_COLUMNS = {"R1@0.5": "MR-full-R1@0.5", "R1@0.7": "MR-full-R1@0.7", "mAP@0.
 
 
 def eval_submission(submission: list, ground_truth: list, verbose: bool = True, match_number: bool = True,
-                    compat: bool = False) -> dict:
+                    compat: bool = False, clip_length=CLIP_LENGTH) -> dict:
     """Score a QVHighlights or Charades-STA submission, as the authors' standalone_eval/eval.py `eval_submission`.
 
     Args:
@@ -53,6 +53,8 @@ def eval_submission(submission: list, ground_truth: list, verbose: bool = True, 
         match_number: the qid sets must be equal (True, as the official command line), or both sides are
             cut to the shared qids (False).
         compat: accept and score exactly what the official evaluator accepts (see submission.py).
+        clip_length: seconds per saliency clip (a dataset spec's; 2 for QVHighlights): a video has
+            ceil(duration / clip_length) clips.
     Returns:
         The official layout: {"brief": {...}, "HL-min-Fair": {...}, ..., "full": {...}, "long": ...,
         "middle": ..., "short": ...}; MR blocks iff the first row has windows, HL blocks iff it has saliency.
@@ -85,9 +87,10 @@ def eval_submission(submission: list, ground_truth: list, verbose: bool = True, 
             "MR-full-R1@0.7": mr["full"]["MR-R1"]["0.7"],
         }.items()))
     if do_hl:
-        scores = check_saliency(submission, [n_clips(gt_by_qid[q]) for q in row_qids], compat, SALIENCY_SHORTFALL_OK)
+        scores = check_saliency(submission, [n_clips(gt_by_qid[q], clip_length) for q in row_qids], compat,
+                                SALIENCY_SHORTFALL_OK)
         last_row = dict(zip(row_qids, scores))  # duplicates (compat): first position, last row's scores
-        hl = eval_highlight(list(last_row.values()), [gt_by_qid[q] for q in last_row])
+        hl = eval_highlight(list(last_row.values()), [gt_by_qid[q] for q in last_row], clip_length)
         metrics.update(hl)
         brief.update({f"{name}-{key.split('-')[1]}": v for name, block in hl.items() for key, v in block.items()})
     if verbose:
@@ -99,15 +102,17 @@ def eval_submission(submission: list, ground_truth: list, verbose: bool = True, 
 METRICS = ("moment_retrieval", "tvsum", "youtube")
 
 
-def evaluate(metrics: str, submission: list, ground_truth: list, compat: bool = False, verbose: bool = False) -> dict:
-    """Score a submission with the scorer of `metrics` (one of METRICS): eval_submission, eval_tvsum or
-    eval_youtube (verbose: eval_submission's printout)."""
+def evaluate(metrics: str, submission: list, ground_truth: list, compat: bool = False, verbose: bool = False,
+             clip_length=CLIP_LENGTH) -> dict:
+    """Score a submission with the scorer of `metrics` (one of METRICS): eval_submission (verbose: its printout;
+    clip_length: its saliency clips), eval_tvsum or eval_youtube (one label per clip: no clip length)."""
     if metrics == "tvsum":
         return eval_tvsum(submission, ground_truth, compat=compat)
     if metrics == "youtube":
         return eval_youtube(submission, ground_truth, compat=compat)
     if metrics == "moment_retrieval":
-        return eval_submission(submission, ground_truth, verbose=verbose, match_number=True, compat=compat)
+        return eval_submission(submission, ground_truth, verbose=verbose, match_number=True, compat=compat,
+                               clip_length=clip_length)
     raise SubmissionError(f"unknown metrics {metrics!r} (one of {', '.join(METRICS)})")
 
 
@@ -218,6 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
     kind.add_argument("--youtube", action="store_true",
                       help="YouTube Highlights full-list mAP per domain (videos without a positive clip are dropped, "
                            "as the authors' code does); --gt_path is youtube_valid.jsonl (all domains or one)")
+    parser.add_argument("--clip_length", type=float, default=CLIP_LENGTH,
+                        help="seconds per saliency clip (a dataset spec's clip_length; QVHighlights 2): a video has "
+                             "ceil(duration / clip_length) clips")
     parser.add_argument("--compat", action="store_true",
                         help="accept what the official evaluator accepts and score it identically: inverted "
                              "windows (NaN IoU counts as a match), saliency lists of any length (zero-padded), "
@@ -240,7 +248,10 @@ def run(args) -> dict:
     if metrics == "moment_retrieval" and "label" in gt[0]:
         raise SubmissionError(f"{args.gt_path} looks like per-clip ground truth (it has 'label'): add --tvsum "
                               f"(TVSum) or --youtube (YouTube Highlights)")
-    results = evaluate(metrics, submission, gt, compat=args.compat, verbose=not args.not_verbose)
+    if not args.clip_length > 0:
+        raise SubmissionError(f"--clip_length must be positive, got {args.clip_length}")
+    results = evaluate(metrics, submission, gt, compat=args.compat, verbose=not args.not_verbose,
+                       clip_length=args.clip_length)
     if not args.not_verbose:
         print(json.dumps(results, indent=4))
     return results

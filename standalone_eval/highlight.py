@@ -4,23 +4,26 @@ and HL-Hit1 at Fair / Good / VeryGood.
 Queries are padded to the longest video and handled as one [Q, N] batch; the 3 raters x 3 label thresholds
 are 9 label columns ranked by the same predicted scores.
 """
+import math
+
 import numpy as np
 
 from standalone_eval.rounding import percent
 
-CLIP_LENGTH = 2  # seconds per clip: N = floor(duration / 2)
+CLIP_LENGTH = 2  # seconds per clip (QVHighlights)
 # positive iff rater score >= threshold (inclusive); "VeryGood" is the paper's HD mAP / HIT@1
 SALIENCY_LEVELS = {"Fair": 2, "Good": 3, "VeryGood": 4}
 
 
-def n_clips(gt_row: dict) -> int:
-    """Number of 2-s clips of a GT row, as the official evaluator counts them."""
-    return int(gt_row["duration"] / CLIP_LENGTH)
+def n_clips(gt_row: dict, clip_length=CLIP_LENGTH) -> int:
+    """Number of clips of a GT row: ceil(duration / clip_length), a partial last clip included, as the extractor
+    and the loader count them. For QVHighlights (durations are even) this is the official floor(duration / 2)."""
+    return math.ceil(gt_row["duration"] / clip_length - 1e-9)
 
 
-def gt_rater_scores(gt_rows: list) -> tuple:
+def gt_rater_scores(gt_rows: list, clip_length=CLIP_LENGTH) -> tuple:
     """Rater scores of every clip: ([Q, N, 3] float, 0 outside relevant_clip_ids and in padding; [Q] N)."""
-    n = np.array([n_clips(r) for r in gt_rows])
+    n = np.array([n_clips(r, clip_length) for r in gt_rows])
     scores = np.zeros((len(gt_rows), n.max(), 3))
     for i, r in enumerate(gt_rows):
         scores[i, r["relevant_clip_ids"]] = r["saliency_scores"]
@@ -89,13 +92,14 @@ def raw_argmax(scores: list) -> np.ndarray:
     return raw.argmax(1)
 
 
-def eval_highlight(scores: list, gt_rows: list) -> dict:
+def eval_highlight(scores: list, gt_rows: list, clip_length=CLIP_LENGTH) -> dict:
     """{"HL-min-Fair": {"HL-mAP", "HL-Hit1"}, "HL-min-Good": ..., "HL-min-VeryGood": ...}.
 
     Args:
-        scores: Q lists of predicted clip scores (any length >= 1); gt_rows: the Q matching GT rows.
+        scores: Q lists of predicted clip scores (any length >= 1); gt_rows: the Q matching GT rows;
+        clip_length: seconds per clip (the dataset spec's; 2 for QVHighlights).
     """
-    rater, n = gt_rater_scores(gt_rows)  # [Q, N, 3]
+    rater, n = gt_rater_scores(gt_rows, clip_length)  # [Q, N, 3]
     pred, valid = fit_length(scores, n)
     top = raw_argmax(scores)  # [Q]
     in_video = top < n

@@ -119,3 +119,19 @@ def test_zip_errors_exit_2(case, shared_data, member_bytes, tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and not out.exists()
     assert err.count("error: ") == 1 and expected in err
+
+
+def test_clip_length_sets_the_saliency_clips(tmp_path, capsys):
+    """A dataset of one's own with 1-s clips and odd durations: ceil(duration / clip_length) clips, partial one
+    included; QVHighlights' 2-s count is the default."""
+    gt = [{"qid": 1, "query": "q", "duration": 5.0, "vid": "v", "relevant_windows": [[1, 3]],
+           "relevant_clip_ids": [1, 2], "saliency_scores": [[4, 4, 4], [2, 2, 2]]}]
+    sub = [{"qid": 1, "pred_relevant_windows": [[1, 3, 0.9]], "pred_saliency_scores": [0.1, 0.9, 0.5, 0.2, 0.3]}]
+    (tmp_path / "gt.jsonl").write_text(json.dumps(gt[0]))
+    (tmp_path / "sub.jsonl").write_text(json.dumps(sub[0]))
+    args = ["--submission_path", str(tmp_path / "sub.jsonl"), "--gt_path", str(tmp_path / "gt.jsonl"),
+            "--save_path", str(tmp_path / "m.json"), "--not_verbose"]
+    assert main(args + ["--clip_length", "1"]) == 0
+    brief = json.loads((tmp_path / "m.json").read_text())["brief"]
+    assert brief["HL-min-VeryGood-Hit1"] == 100.0 and brief["MR-full-R1@0.7"] == 100.0
+    assert main(args) == 2 and "5 scores for 3 clips" in capsys.readouterr().err  # ceil(5 / 2) = 3

@@ -69,3 +69,45 @@ def test_trains_and_evaluates_end_to_end(tacos, tmp_path):
     assert eval_main(["--submission_path", str(run / "hl_test_submission.jsonl"), "--gt_path",
                       str(tmp_path / "test.jsonl"), "--save_path", str(out), "--not_verbose"]) == 0
     assert json.loads(out.read_text())["brief"] == metrics["brief"]
+
+
+FAKE_CURL = """#!/usr/bin/env bash
+# curl stand-in: serves lighthouse's raw file names from the shared copies, records every URL asked for
+for a in "$@"; do [[ "$a" == -sfI ]] && exit 0; done
+while [[ $# -gt 1 ]]; do [[ "$1" == -o ]] && dest="$2"; shift; done
+echo "$1" >> "$URL_LOG"
+name=$(basename "$1")
+case "$name" in
+  tacos_*_release.jsonl) src="$SHARED/tacos/${name#tacos_}"; src="${src%_release.jsonl}.jsonl" ;;
+  youtube_highlight_train_release.jsonl) src="$SHARED/youtube_uni/youtube_train.jsonl" ;;
+  youtube_highlight_val_release.jsonl) src="$SHARED/youtube_uni/youtube_valid.jsonl" ;;
+  *) exit 22 ;;
+esac
+cp "$src" "$dest"
+"""
+
+
+def test_download_script_fetches_tacos_and_youtube_where_the_presets_read_them(shared_data, tmp_path):
+    """No network: a curl stand-in on PATH serves the files; the script's URLs and destinations are what is tested."""
+    import subprocess
+    from pathlib import Path
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "curl").write_text(FAKE_CURL)
+    (bin_dir / "curl").chmod(0o755)
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "DATA_DIR": str(tmp_path / "data"),
+           "SHARED": str(shared_data), "URL_LOG": str(tmp_path / "urls.txt")}
+    r = subprocess.run(["bash", str(repo / "scripts" / "download_data.sh"), "tacos", "youtube_uni"], env=env,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    for preset in ("tacos", "youtube_highlights"):
+        opt = parse_args(["--preset", preset])
+        for path in (opt.train_path, opt.eval_path):
+            assert (tmp_path / path).read_text() == (shared_data / path.replace("data/", "", 1)).read_text()
+    assert (tmp_path / "data" / "tacos" / "val.jsonl").is_file()
+    urls = (tmp_path / "urls.txt").read_text().split()
+    assert all(u.startswith("https://raw.githubusercontent.com/line/lighthouse/main/data/") for u in urls)
+    r = subprocess.run(["bash", str(repo / "scripts" / "download_data.sh"), "activitynet"], env=env,
+                       capture_output=True, text=True)
+    assert r.returncode != 0 and "unknown dataset 'activitynet'" in r.stderr and "tacos youtube_uni" in r.stderr
