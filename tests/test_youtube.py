@@ -192,3 +192,12 @@ def authors_map_result(rows, gt):
     """authors_map in the evaluator's layout (one domain)."""
     (domain, value), = authors_map(rows, gt).items()
     return {"brief": {"mAP": value}, domain: {"mAP": value}}
+
+
+@pytest.mark.parametrize("split,n", [("train", 233), ("valid", 152)])
+def test_real_files_validate_in_full(shared_data, split, n):
+    from video_lights.data import StartEndDataset
+    ds = StartEndDataset("youtube_highlights", str(shared_data / "youtube_uni" / f"youtube_{split}.jsonl"), [], [],
+                         check_files=False, use_video=False)
+    assert len(ds) == n and ds.load_labels and {r["domain"] for r in ds.data} == set(DOMAINS)
+    eval_youtube(random_submission(ds.data), ds.data)  # every video's labels are binary, every domain scorable
