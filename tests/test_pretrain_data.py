@@ -112,6 +112,14 @@ def test_saliency_mapping_and_clip_ids():
     assert captions.caption_windows(4, 2) == [(0, 2.0), (2.0, 4.0)]
 
 
+def test_a_video_under_one_second_is_refused_by_name(tmp_path):
+    """Its floored duration would be 0 s (windows of length 0, a record the loader refuses)."""
+    from video_lights.features.decode import VideoError
+    path = make_video(str(tmp_path / "tiny.mkv"), fps=5, duration=0.6, size=(64, 36))
+    with pytest.raises(VideoError, match=r"tiny\.mkv: too short: 0\.600 s"):
+        captions.read_video(path, "tiny", probe(path))
+
+
 def test_preprocessing_is_lavis_blip_image_eval():
     """PIL's bicubic resize of the 224 crop to 384 bit for bit, then CLIP's normalisation: equal to transformers'
     own PIL-based BLIP image processor."""

@@ -35,7 +35,8 @@ def build_parser():
     p = ArgumentParser(prog="python -m video_lights.pretrain_data", description=__doc__.split("\n\n")[0])
     p.add_argument("--videos", required=True, help="a folder of videos or a text file listing video paths")
     p.add_argument("--out", required=True, help="the jsonl to write (appended to when it exists)")
-    p.add_argument("--captioner", default=DEFAULT_MODELS["blip_captioner"], help="BLIP captioner: hub id (local cache) or folder")
+    p.add_argument("--captioner", default=DEFAULT_MODELS["blip_captioner"],
+                   help="BLIP captioner: hub id (local cache) or folder")
     p.add_argument("--matcher", default=DEFAULT_MODELS["blip_itm"], help="BLIP ITM model: hub id (local cache) or folder")
     p.add_argument("--max_duration", type=float, default=500.0, help="skip videos longer than this (s)")
     p.add_argument("--batch_size", type=int, default=16,

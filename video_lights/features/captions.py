@@ -48,8 +48,9 @@ class VideoFrames:
 
 def read_video(path, vid, info: VideoInfo) -> VideoFrames:
     """Decode `path` (probed as `info`) once for both rates with the modern frame rule (the FFmpeg of the authors'
-    2023-24 runs), each rate through the short-video rule of their loaders. Raises VideoError (unreadable, no video stream, no frames, too short for one frame at some rate,
-    no duration, shorter than 1 s: its floored duration would be 0)."""
+    2023-24 runs), each rate through the short-video rule of their loaders. Raises VideoError (unreadable, no video
+    stream, no frames, too short for one frame at some rate, no duration, shorter than 1 s: its floored duration
+    would be 0)."""
     if info.duration is None:
         raise VideoError(path, "the video reports no duration (the windows are fractions of it)")
     if info.duration < 1:

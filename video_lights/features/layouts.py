@@ -25,7 +25,8 @@ TEXT_EXTRACTORS = ("clip", "blip2")
 # the released extractors: Hugging Face hub ids (SlowFast: the converted .pkl, features/convert_slowfast.py)
 DEFAULT_MODELS = {"clip": "openai/clip-vit-base-patch32", "blip2": "Salesforce/blip2-itm-vit-g",
                   # and the BLIP-1 models of the synthetic pretraining captions (features/blip.py)
-                  "blip_captioner": "Salesforce/blip-image-captioning-large", "blip_itm": "Salesforce/blip-itm-base-coco"}
+                  "blip_captioner": "Salesforce/blip-image-captioning-large",
+                  "blip_itm": "Salesforce/blip-itm-base-coco"}
 DTYPES = {"slowfast": np.float16, "clip": np.float16, "blip2": np.float32}
 
 _QVHL = {"slowfast": "slowfast_features", "clip": "clip_features", "blip2": "blip_video_features",

@@ -11,5 +11,5 @@ captions=()
 if [ -n "${CAPTIONS:-}" ]; then
   captions=(--train_path "$CAPTIONS")
 fi
-exec ${PYTHON:-python} -m video_lights.train --preset pretrain --feat_root "$FEAT_ROOT" ${captions[@]+"${captions[@]}"} \
-  --exp_id exp-pretrain-cal_0.01-slowfast_clip_blip-seed_2018 --seed 2018 "$@"
+exec ${PYTHON:-python} -m video_lights.train --preset pretrain --feat_root "$FEAT_ROOT" \
+  ${captions[@]+"${captions[@]}"} --exp_id exp-pretrain-cal_0.01-slowfast_clip_blip-seed_2018 --seed 2018 "$@"
