@@ -5,8 +5,9 @@ module only splits heads, attends and projects the output. Query/key width (embe
 width (vdim): the decoder's cross-attention uses 512-wide queries/keys ([content | sine] per head) and 256-wide values.
 """
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from video_lights.model.dropout import dropout
 
 
 class MultiheadAttention(nn.Module):
@@ -37,7 +38,7 @@ class MultiheadAttention(nn.Module):
         if key_padding_mask is not None:
             attn = attn.masked_fill(key_padding_mask[:, None, None, :], float("-inf"))
         attn = torch.softmax(attn - attn.max(dim=-1, keepdim=True)[0], dim=-1)
-        attn = F.dropout(attn, p=self.dropout, training=self.training)
+        attn = dropout(attn, self.dropout, self.training)
         out = torch.matmul(attn, v)  # (B, H, Lq, vd)
         out = out.permute(2, 0, 1, 3).reshape(Lq, B, self.vdim)
         return self.out_proj(out)

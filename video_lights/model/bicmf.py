@@ -17,6 +17,8 @@ import copy
 import torch
 from torch import nn
 
+from video_lights.model.dropout import Dropout
+
 
 def bicmf_attn_mask(pad_q, pad_k, nheads, fix_mask=False):
     """The extra 3-D attention mask the reference passes to each BiCMF cross-attention.
@@ -54,7 +56,7 @@ class BiCMFLayer(nn.Module):
         self.norm3 = nn.LayerNorm(d_model)
         self.norm4 = nn.LayerNorm(d_model)
         self.activation = nn.PReLU()
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, src, key_padding_mask, pos, video_length):
         """src, pos: (1 + Lv + Lq, B, d); key_padding_mask (B, 1 + Lv + Lq) bool, True = pad; video_length = Lv.

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from video_lights.model.dropout import Dropout
 from video_lights.model.input_projection import PointwiseConv
 
 # Quirk (reproduced): the reference adds log(mask + 1e-45); in float32 1e-45 is the denormal 2**-149, so padded
@@ -41,7 +42,7 @@ class FeatureRefinement(nn.Module):
             nn.init.xavier_uniform_(p)
         self.word_to_sentence_pool = WeightedPool(hidden_dim)
         self.mixer = PointwiseConv(4 * hidden_dim, hidden_dim)
-        self.dropout = nn.Dropout(dropout)  # p = 0.1 hard-coded in the reference, not the --dropout option
+        self.dropout = Dropout(dropout)  # p = 0.1 hard-coded in the reference, not the --dropout option
 
     def forward(self, vid, txt, vid_mask, txt_mask):
         """vid: (B, Lv, d) projected clips; txt: (B, Lq, d) projected words; masks float (B, Lv), (B, Lq), 1 = valid.

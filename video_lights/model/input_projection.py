@@ -7,6 +7,8 @@ Conv1d layout (out, in, 1) so the authors' state dicts load unchanged.
 import torch.nn.functional as F
 from torch import nn
 
+from video_lights.model.dropout import Dropout
+
 
 class PointwiseConv(nn.Module):
     """Conv1d with kernel size 1 applied over time: (B, L, in_dim) -> (B, L, out_dim)."""
@@ -26,7 +28,7 @@ class ConvLinearLayer(nn.Module):
         super().__init__()
         self.relu = relu
         self.LayerNorm = nn.LayerNorm(in_dim)
-        self.net = nn.Sequential(nn.Dropout(dropout), PointwiseConv(in_dim, out_dim))
+        self.net = nn.Sequential(Dropout(dropout), PointwiseConv(in_dim, out_dim))
 
     def forward(self, x):
         x = self.net(self.LayerNorm(x))

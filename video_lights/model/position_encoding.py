@@ -5,6 +5,8 @@ import math
 import torch
 from torch import nn
 
+from video_lights.model.dropout import Dropout
+
 
 class PositionEmbeddingSine(nn.Module):
     """DETR's sine encoding over the time axis, normalised by each sample's valid length.
@@ -36,7 +38,7 @@ class TrainablePositionalEncoding(nn.Module):
         super().__init__()
         self.position_embeddings = nn.Embedding(max_position_embeddings, hidden_size)
         self.LayerNorm = nn.LayerNorm(hidden_size)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, input_feat):
         """input_feat: (B, L, d) -> (B, L, d)."""

@@ -11,6 +11,7 @@ from torch import nn
 
 from video_lights.model.attention import MultiheadAttention
 from video_lights.model.bicmf import BiCMF, BiCMFLayer
+from video_lights.model.dropout import Dropout
 from video_lights.model.position_encoding import anchor_sine_embed
 from video_lights.utils.spans import inverse_sigmoid
 
@@ -43,9 +44,9 @@ class TransformerEncoderLayer(nn.Module):
         self.norm1 = nn.LayerNorm(d_model)
         self.norm2 = nn.LayerNorm(d_model)
         self.activation = nn.PReLU()
-        self.dropout = nn.Dropout(dropout)
-        self.dropout1 = nn.Dropout(dropout)
-        self.dropout2 = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
+        self.dropout1 = Dropout(dropout)
+        self.dropout2 = Dropout(dropout)
 
     def forward(self, src, key_padding_mask, pos):
         """src, pos (L, B, d); key_padding_mask (B, L). Returns (L, B, d)."""
@@ -80,7 +81,7 @@ class TransformerDecoderLayer(nn.Module):
         self.sa_v_proj = nn.Linear(d_model, d_model)
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, vdim=d_model)
         self.norm1 = nn.LayerNorm(d_model)
-        self.dropout1 = nn.Dropout(dropout)
+        self.dropout1 = Dropout(dropout)
 
         self.ca_qcontent_proj = nn.Linear(d_model, d_model)
         self.ca_qpos_proj = nn.Linear(d_model, d_model)  # set to None in every layer but the first
@@ -94,9 +95,9 @@ class TransformerDecoderLayer(nn.Module):
         self.linear2 = nn.Linear(dim_feedforward, d_model)
         self.norm2 = nn.LayerNorm(d_model)
         self.norm3 = nn.LayerNorm(d_model)
-        self.dropout = nn.Dropout(dropout)
-        self.dropout2 = nn.Dropout(dropout)
-        self.dropout3 = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
+        self.dropout2 = Dropout(dropout)
+        self.dropout3 = Dropout(dropout)
         self.activation = nn.PReLU()
 
     def forward(self, tgt, memory, memory_key_padding_mask, pos, query_pos, query_sine_embed, is_first):
