@@ -9,7 +9,8 @@ import pytest
 
 PKG = Path(__file__).resolve().parents[1] / "video_lights"
 # modules run as `python -m ...`: nothing in the package may import them
-COMMAND_LINES = {"video_lights.train", "video_lights.inference", "video_lights.tvsum_report",
+COMMAND_LINES = {"video_lights.train", "video_lights.inference", "video_lights.domain_report",
+                 "video_lights.convert",
                  "video_lights.data.check", "video_lights.data.pack", "video_lights.data.synthetic",
                  "video_lights.extract", "video_lights.features.parity", "video_lights.features.convert_slowfast",
                  "video_lights.predict.__main__", "video_lights.export", "video_lights.app.__main__",

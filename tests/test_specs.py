@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import TINY_MODEL
+from video_lights.config import parse_args
 from video_lights.data import REGISTRY, DataError, load_spec
 from video_lights.data.specs import MR_SELECTION, QVHL_SELECTION
 
@@ -132,3 +133,12 @@ def test_new_dataset_trains_one_epoch_from_a_spec_file(tmp_path):
     assert eval_main(["--submission_path", str(tmp_path / "inf" / "hl_val_submission.jsonl"), "--gt_path",
                       str(splits["val"]), "--save_path", str(tmp_path / "m.json"), "--not_verbose"]) == 0
     assert json.load(open(tmp_path / "m.json"))["brief"] == metrics["brief"]
+
+
+def test_a_relative_spec_file_is_saved_as_an_absolute_path(tmp_path, monkeypatch):
+    (tmp_path / "kitchen.json").write_text(json.dumps({"name": "kitchen", "label_kind": "window", "clip_length": 1}))
+    monkeypatch.chdir(tmp_path)
+    opt = parse_args(["--dataset", "kitchen.json", "--device", "cpu"])
+    assert opt.dataset == opt.eval_dataset == str(tmp_path / "kitchen.json")
+    monkeypatch.chdir("/")
+    assert load_spec(opt.dataset).name == "kitchen"  # opt.json read from another folder still finds it

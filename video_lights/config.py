@@ -365,7 +365,12 @@ def _explicit_dests(parser, argv):
 
 def _fill_from_specs(opt):
     """--clip_length and --max_v_l default to the dataset spec's; the train and eval specs must agree on the clip
-    length (one model reads both)."""
+    length (one model reads both). A spec given as a file is kept as an absolute path, so that opt.json finds it
+    from any folder."""
+    for name in ("dataset", "eval_dataset"):
+        value = getattr(opt, name)
+        if isinstance(value, str) and os.path.isfile(value):
+            setattr(opt, name, os.path.abspath(value))
     try:
         spec, eval_spec = load_spec(opt.dataset), load_spec(opt.eval_dataset)
     except DataError as e:

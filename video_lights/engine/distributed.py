@@ -21,6 +21,8 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import Sampler
 
+from video_lights.utils.distributed import rank_and_world
+
 
 class World:
     """This process's place in the job: rank, world_size, local_rank; is_main for rank 0."""
@@ -81,10 +83,10 @@ def init_world(device):
 
     On CUDA each process takes the GPU of its LOCAL_RANK; `device` is returned unchanged on CPU.
     """
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank, world_size = rank_and_world()
     if world_size <= 1:
         return World(), device
-    rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if device.type == "cuda":
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
