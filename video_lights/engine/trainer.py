@@ -29,7 +29,7 @@ from video_lights.data import build_dataset, load_spec, start_end_collate
 from video_lights.engine.distributed import close_world, init_world
 from video_lights.engine.evaluation import (EvaluationError, build_eval_loader, check_scorable, nms_setting,
                                             pin_memory, predict, run_inference, stop_score, write_predictions)
-from video_lights.engine.precision import grad_scaler
+from video_lights.engine.precision import amp_warning, grad_scaler
 from video_lights.engine.training import NonFiniteError, train_one_epoch
 from video_lights.model import build_criterion, build_model
 from video_lights.model.checkpoint import CheckpointError, save_checkpoint
@@ -146,6 +146,9 @@ class Trainer:
         self.latest_path = os.path.join(opt.results_dir, "model_latest.ckpt")
         self.preds_name = f"latest_{self.eval_spec.tag}_{opt.eval_split_name}_preds.jsonl"
         if world.is_main:
+            warning = amp_warning(opt.device, opt.amp)
+            if warning:
+                logger.warning("%s", warning)
             save_opt(opt, os.path.join(opt.results_dir, "opt.json"))
             logger.info("model: %d parameters, training on %s, %d process(es) x batch %d = batch %d, run folder %s",
                         sum(p.numel() for p in self.model.parameters()), opt.device, world.world_size, opt.bsz,

@@ -5,7 +5,7 @@ the VideoLights-B train step (scripts/bench_model.py). Here the mask's uniforms 
 (several times faster), seeded with one draw from torch's default generator, so runs stay reproducible under
 torch.manual_seed and resume exactly from a checkpoint's RNG state. The mask keeps a value with probability 1 - p
 (a uniform float32 >= p, as torch.rand would give) and scales kept values by 1 / (1 - p), as F.dropout. Other
-devices use F.dropout (fused on CUDA).
+devices, and code under torch.compile (which fuses its own dropout), use F.dropout.
 """
 import numpy as np
 import torch
@@ -17,7 +17,7 @@ def dropout(x, p, training=True):
     """F.dropout(x, p, training), with the CPU mask drawn as described in the module docstring."""
     if not training or p == 0:
         return x
-    if x.device.type != "cpu" or p == 1:
+    if x.device.type != "cpu" or p == 1 or torch.compiler.is_compiling():  # compiled: inductor fuses F.dropout
         return F.dropout(x, p, training)
     seed = int(torch.randint(0, 2 ** 62, (1,)))
     uniforms = np.random.default_rng(seed).random(x.numel(), dtype=np.float32)
