@@ -22,6 +22,7 @@ import torch
 from bench_model import make_batch, qvhl_b_opt
 from video_lights.config import load_opt
 from video_lights.engine.precision import amp_warning, autocast_context, grad_scaler
+from video_lights.engine.training import train_step
 from video_lights.model import build_criterion, build_model
 
 FIXTURE = Path(os.environ.get("VIDEOLIGHTS_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "ref_fixture"
@@ -82,17 +83,7 @@ def step_time(model, criterion, opt, device, amp, iters, warmup, bsz):
         if device.type == "cuda":
             torch.cuda.synchronize()
         t = time.perf_counter()
-        with autocast_context(device, amp):
-            losses = criterion(model(**inputs), targets, 0)
-        total = criterion.weighted_total(losses)
-        optimizer.zero_grad()
-        (scaler.scale(total) if scaler else total).backward()
-        if scaler:
-            scaler.unscale_(optimizer)
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 0.1)
-        scaler.step(optimizer) if scaler else optimizer.step()
-        if scaler:
-            scaler.update()
+        train_step(model, criterion, optimizer, inputs, targets, device, amp=amp, scaler=scaler)
         if device.type == "cuda":
             torch.cuda.synchronize()
         if i >= warmup:

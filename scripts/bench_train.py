@@ -19,7 +19,8 @@ from torch.utils.data import DataLoader
 from video_lights.config import parse_args
 from video_lights.data import build_dataset, prepare_batch_inputs, start_end_collate
 from video_lights.data.synthetic import generate
-from video_lights.engine.precision import autocast_context, grad_scaler
+from video_lights.engine.precision import grad_scaler
+from video_lights.engine.training import train_step
 from video_lights.model import build_criterion, build_model
 
 QVHL_TRAIN_QUERIES = 7218
@@ -43,18 +44,8 @@ def time_iterations(opt, iters, warmup):
         for _, batched in loader:
             inputs, targets = prepare_batch_inputs(batched, opt.device)
             t0 = time.perf_counter()
-            with autocast_context(opt.device, opt.amp):
-                losses = criterion(model(**inputs), targets, 0)
-            total = criterion.weighted_total(losses)
-            optimizer.zero_grad()
-            (scaler.scale(total) if scaler else total).backward()
-            if scaler:
-                scaler.unscale_(optimizer)
-            if opt.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), opt.grad_clip)
-            scaler.step(optimizer) if scaler else optimizer.step()
-            if scaler:
-                scaler.update()
+            train_step(model, criterion, optimizer, inputs, targets, opt.device, amp=opt.amp,
+                       grad_clip=opt.grad_clip, scaler=scaler)
             if opt.device.type == "cuda":
                 torch.cuda.synchronize()
             t1 = time.perf_counter()

@@ -29,14 +29,46 @@ def check_finite_outputs(outputs, where, world=None):
                          f"have diverged or hold NaN/inf values (when training: a lower --lr, and keep --grad_clip)")
 
 
+def train_step(model, criterion, optimizer, inputs, targets, device, epoch_i=0, amp=False, grad_clip=0.1,
+               scaler=None, where="", world=None):
+    """One optimisation step on one batch; returns (loss_dict, weighted total), both detached.
+
+    Forward (autocast with amp), criterion(outputs, targets, epoch_i), weighted total, backward (scaled with a
+    GradScaler), total-norm clipping at grad_clip (<= 0: none), optimizer step. Raises NonFiniteError naming the
+    outputs or loss terms that are not finite (`where` says which batch), before any parameter is updated.
+    """
+    world = world or World()
+    with autocast_context(device, amp):
+        outputs = model(**inputs)
+        check_finite_outputs(outputs, where, world)
+        loss_dict = criterion(outputs, targets, epoch_i)
+    total = criterion.weighted_total(loss_dict)
+    finite = bool(torch.isfinite(total).all())
+    if not world.all_true(finite, device):
+        bad = sorted(k for k, v in loss_dict.items() if not torch.isfinite(v).all())
+        raise NonFiniteError(f"non-finite loss ({float(total.detach())}) {where}, terms: "
+                             f"{', '.join(bad) or ('the weighted sum' if not finite else 'on another rank')}; "
+                             f"stopped before updating the weights")
+    optimizer.zero_grad()
+    if scaler is not None:
+        scaler.scale(total).backward()
+        scaler.unscale_(optimizer)
+    else:
+        total.backward()
+    if grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    if scaler is not None:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+    return {k: v.detach() for k, v in loss_dict.items()}, total.detach()
+
+
 def train_one_epoch(model, criterion, loader, optimizer, device, epoch_i, amp=False, grad_clip=0.1, scaler=None,
                     non_blocking=False, max_batches=None, world=None):
-    """Train for one epoch; returns {loss name: mean of its logged value over batches} (criterion.log_values),
-    averaged over ranks under torchrun (world; `model` is then the DistributedDataParallel wrapper).
-
-    Per batch: forward (autocast with amp), criterion(outputs, targets, epoch_i), weighted total, backward (scaled
-    with a GradScaler), total-norm clipping at grad_clip (<= 0: none), AdamW step. Raises NonFiniteError naming
-    the epoch, batch and outputs or loss terms that are not finite, before any parameter is updated with them.
+    """Train for one epoch (train_step per batch); returns {loss name: mean of its logged value over batches}
+    (criterion.log_values), averaged over ranks under torchrun (world; `model` is then the DDP wrapper).
     max_batches: stop after this many batches (--debug runs one).
     """
     world = world or World()
@@ -45,33 +77,11 @@ def train_one_epoch(model, criterion, loader, optimizer, device, epoch_i, amp=Fa
     sums, n = collections.defaultdict(float), 0
     bar = tqdm(loader, desc=f"Epoch {epoch_i + 1}", leave=False, disable=not sys.stderr.isatty() or not world.is_main)
     for batch_idx, (_, batched) in enumerate(bar):
-        where = f"at epoch {epoch_i + 1} (epoch_i {epoch_i}), batch {batch_idx}"
         model_inputs, targets = prepare_batch_inputs(batched, device, non_blocking=non_blocking)
-        with autocast_context(device, amp):
-            outputs = model(**model_inputs)
-            check_finite_outputs(outputs, where, world)
-            loss_dict = criterion(outputs, targets, epoch_i)
-        total = criterion.weighted_total(loss_dict)
-        finite = bool(torch.isfinite(total).all())
-        if not world.all_true(finite, device):
-            bad = sorted(k for k, v in loss_dict.items() if not torch.isfinite(v).all())
-            raise NonFiniteError(f"non-finite loss ({float(total.detach())}) {where}, terms: "
-                                 f"{', '.join(bad) or ('the weighted sum' if not finite else 'on another rank')}; "
-                                 f"stopped before updating the weights")
-        optimizer.zero_grad()
-        if scaler is not None:
-            scaler.scale(total).backward()
-            scaler.unscale_(optimizer)
-        else:
-            total.backward()
-        if grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-        if scaler is not None:
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            optimizer.step()
-        for k, v in criterion.log_values({k: v.detach() for k, v in loss_dict.items()}, total.detach()).items():
+        loss_dict, total = train_step(model, criterion, optimizer, model_inputs, targets, device, epoch_i, amp,
+                                      grad_clip, scaler, f"at epoch {epoch_i + 1} (epoch_i {epoch_i}), batch "
+                                      f"{batch_idx}", world)
+        for k, v in criterion.log_values(loss_dict, total).items():
             sums[k] += v
         n += 1
         bar.set_postfix(loss=f"{sums['loss_overall'] / n:.4f}")
