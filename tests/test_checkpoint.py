@@ -10,7 +10,7 @@ import torch
 from video_lights import load_checkpoint
 from video_lights.model.checkpoint import CheckpointError, save_checkpoint
 from conftest import tiny_opt
-from video_lights.model import build_criterion, build_model
+from video_lights.model import build_model
 
 
 def _opt(**overrides):

@@ -1,8 +1,6 @@
 """Training and inference end to end on a tiny synthetic dataset: resume equality and each bad-input message."""
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 import torch

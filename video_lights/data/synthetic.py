@@ -27,7 +27,6 @@ a fixed random linear map of the latent plus Gaussian noise and a constant offse
 Deterministic for a seed (numpy PCG64).
 """
 import argparse
-import json
 import os
 import sys
 
