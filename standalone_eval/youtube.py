@@ -55,10 +55,9 @@ def eval_youtube(submission: list, ground_truth: list, compat: bool = False) -> 
     per_domain = {}
     for row in ground_truth:
         ap = video_ap(np.array(pred_by_qid[row["qid"]]), np.array(row["label"], dtype=float)[:, 0])
-        if np.isnan(ap):  # the reference's bug, reproduced: a video without positives is dropped, not scored 0
-            per_domain.setdefault(row.get("domain"), [])
-            continue
-        per_domain.setdefault(row.get("domain"), []).append(ap)
+        aps = per_domain.setdefault(row.get("domain"), [])
+        if not np.isnan(ap):  # the reference's bug, reproduced: a video without positives is dropped, not scored 0
+            aps.append(ap)
     empty = sorted(str(d) for d, aps in per_domain.items() if not aps)
     if empty:
         raise SubmissionError(f"ground truth: no video of domain(s) {', '.join(empty)} has a positive clip, so their "

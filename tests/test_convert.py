@@ -9,7 +9,6 @@ import pytest
 from video_lights.convert import main as convert_main
 from video_lights.data import StartEndDataset
 from video_lights.data.converters import derived_saliency
-from video_lights.data.converters.table import VIDEO_EXTENSIONS
 
 
 def run(capsys, *argv):
@@ -36,11 +35,6 @@ def test_derived_saliency_gives_qvhighlights_own_clip_ids(shared_data):
         assert scores == [[4, 4, 4]] * len(ids)
     assert derived_saliency([[0.3, 0.9]], 2) == ([0], [[4, 4, 4]])  # shorter than a clip: the midpoint's clip
     assert derived_saliency([[2.5, 6.2]], 1)[0] == [2, 3, 4, 5]  # centres 2.5 .. 5.5 (6.5 is past the end)
-
-
-def test_the_csv_extensions_are_the_extractors():
-    from video_lights.features.sources import VIDEO_EXTENSIONS as extractor_extensions
-    assert VIDEO_EXTENSIONS == extractor_extensions
 
 
 # ---- csv / tsv ----------------------------------------------------------------------------------------------

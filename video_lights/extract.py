@@ -22,8 +22,8 @@ from video_lights.data.annotations import read_jsonl
 from video_lights.data.specs import REGISTRY, load_spec
 from video_lights.features.layouts import DEFAULT_MODELS, TEXT_EXTRACTORS, VIDEO_EXTRACTORS
 from video_lights.features.sources import find_video, list_videos, video_id
-from video_lights.utils.cli import USER_ERROR, ArgumentParser, UserError, command
-from video_lights.utils.distributed import gather, local_device, rank_and_world
+from video_lights.utils.cli import ArgumentParser, UserError, command
+from video_lights.utils.distributed import gather, local_device, other_rank_status, rank_and_world, report_failures
 from video_lights.utils.io import save_npz
 
 def build_parser():
@@ -127,9 +127,7 @@ def report(summaries):
     speed = f", {total['video_seconds'] / seconds:.2f} s of video per second" if seconds > 0 and total["videos"] else ""
     print(f"extracted {total['videos']} videos and {total['queries']} queries, skipped {total['skipped']} already "
           f"done, {len(failed)} failed ({len(summaries)} rank(s){speed})")
-    for f in failed:
-        print(f"error: {f}", file=sys.stderr)
-    return USER_ERROR if failed else 0
+    return report_failures(failed)
 
 
 @command
@@ -137,7 +135,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     summaries = run(args)
     if rank_and_world()[0] != 0:
-        return USER_ERROR if any(s["failed"] for s in summaries) else 0
+        return other_rank_status(summaries)
     return report(summaries)
 
 

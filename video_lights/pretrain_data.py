@@ -24,8 +24,8 @@ import time
 from video_lights.data.annotations import DataError, read_jsonl
 from video_lights.features.layouts import DEFAULT_MODELS
 from video_lights.features.sources import list_videos, video_id
-from video_lights.utils.cli import USER_ERROR, ArgumentParser, UserError, command
-from video_lights.utils.distributed import gather, local_device, rank_and_world
+from video_lights.utils.cli import ArgumentParser, UserError, command
+from video_lights.utils.distributed import gather, local_device, other_rank_status, rank_and_world, report_failures
 from video_lights.utils.io import atomic_open
 
 DROPPED_SUFFIX = "-cam-002"     # the authors' generator strips it from the video id
@@ -193,9 +193,7 @@ def report(summaries):
           f"already done and {len(long)} too long, {len(failed)} failed ({len(summaries)} rank(s){speed})")
     for n in long:
         print(f"note: {n}")
-    for f in failed:
-        print(f"error: {f}", file=sys.stderr)
-    return USER_ERROR if failed else 0
+    return report_failures(failed)
 
 
 @command
@@ -203,7 +201,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     summaries, vids = run(args)
     if rank_and_world()[0] != 0:
-        return USER_ERROR if any(s["failed"] for s in summaries) else 0
+        return other_rank_status(summaries)
     merge_parts(args.out, vids)
     return report(summaries)
 

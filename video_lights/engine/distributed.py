@@ -21,7 +21,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import Sampler
 
-from video_lights.utils.distributed import rank_and_world
+from video_lights.utils.distributed import gather, rank_and_world
 
 
 class World:
@@ -40,11 +40,7 @@ class World:
 
     def gather(self, obj):
         """Every rank's `obj`, as a list in rank order, on every rank (pickled between our own processes)."""
-        if not self.distributed:
-            return [obj]
-        out = [None] * self.world_size
-        dist.all_gather_object(out, obj)
-        return out
+        return gather(obj) if self.distributed else [obj]
 
     def broadcast(self, obj):
         """Rank 0's `obj` on every rank."""

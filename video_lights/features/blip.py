@@ -20,7 +20,7 @@ from transformers import BertTokenizer, BlipConfig, BlipForConditionalGeneration
 from transformers import GenerationConfig
 
 from video_lights.features.blip2 import blip_caption_clean
-from video_lights.features.clip import CLIP_MEAN, CLIP_STD, ModelError, check_frames, load_pretrained, save_snapshot
+from video_lights.features.clip import ModelError, check_frames, load_pretrained, normalize_pixels, save_snapshot
 from video_lights.features.layouts import DEFAULT_MODELS
 
 DEFAULT_CAPTIONER = DEFAULT_MODELS["blip_captioner"]
@@ -111,10 +111,7 @@ def blip_pixels(frames: np.ndarray, size: int, device, dtype) -> torch.Tensor:
     in `dtype` on `device`: PIL bicubic resize to size x size, x / 255, (x - CLIP_MEAN) / CLIP_STD (torchvision's
     Normalize: no epsilon)."""
     x = torch.from_numpy(np.ascontiguousarray(frames)).to(device)
-    x = resize_like_pil(x, size).float() / 255.0
-    mean = torch.tensor(CLIP_MEAN, device=x.device).view(1, 3, 1, 1)
-    std = torch.tensor(CLIP_STD, device=x.device).view(1, 3, 1, 1)
-    return ((x - mean) / std).to(dtype)
+    return normalize_pixels(resize_like_pil(x, size), dtype, eps=0.0)
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -169,7 +169,14 @@ def check_frames(frames, size: int) -> np.ndarray:
 def pixel_values(frames: np.ndarray, device, dtype, eps: float) -> torch.Tensor:
     """uint8 (B, H, W, 3) RGB -> normalised (B, 3, H, W) in `dtype` on `device`: x / 255, then
     (x - CLIP_MEAN) / (CLIP_STD + eps), computed in float32."""
-    x = torch.from_numpy(np.ascontiguousarray(frames)).to(device).permute(0, 3, 1, 2).float() / 255.0
+    x = torch.from_numpy(np.ascontiguousarray(frames)).to(device).permute(0, 3, 1, 2)
+    return normalize_pixels(x, dtype, eps)
+
+
+def normalize_pixels(x: torch.Tensor, dtype, eps: float) -> torch.Tensor:
+    """Pixels 0..255 (B, 3, H, W), any number type -> (x / 255 - CLIP_MEAN) / (CLIP_STD + eps) in `dtype`,
+    computed in float32."""
+    x = x.float() / 255.0
     mean = torch.tensor(CLIP_MEAN, device=x.device).view(1, 3, 1, 1)
     std = torch.tensor(CLIP_STD, device=x.device).view(1, 3, 1, 1)
     return ((x - mean) / (std + eps)).to(dtype)

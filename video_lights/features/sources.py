@@ -1,9 +1,8 @@
 """Which video files to read: every video of a folder, the paths of a list file, or a video named by its id."""
 import os
 
+from video_lights.data.converters.table import VIDEO_EXTENSIONS
 from video_lights.utils.cli import UserError
-
-VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".mpg", ".mpeg", ".m4v")
 
 
 def list_videos(path):

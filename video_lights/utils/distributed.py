@@ -1,6 +1,9 @@
 """torchrun's environment in one place: this process's rank and the world size, its device, and one small object
 gathered from every rank. Without torchrun: rank 0 of a world of 1, and nothing is initialised."""
 import os
+import sys
+
+from video_lights.utils.cli import USER_ERROR
 
 
 def rank_and_world() -> tuple:
@@ -18,6 +21,19 @@ def local_device(value: str) -> str:
     if value == "cuda" and local is not None:
         value = f"cuda:{local}"
     return value
+
+
+def report_failures(failed) -> int:
+    """Rank 0 of a sharded command line: one `error: ...` line per failed item of every rank (stderr); returns the
+    exit status (2 when any failed)."""
+    for f in failed:
+        print(f"error: {f}", file=sys.stderr)
+    return USER_ERROR if failed else 0
+
+
+def other_rank_status(summaries) -> int:
+    """The exit status of a rank other than 0, which leaves the report to rank 0: 2 when any rank failed."""
+    return USER_ERROR if any(s["failed"] for s in summaries) else 0
 
 
 def gather(obj) -> list:

@@ -10,7 +10,7 @@ from video_lights.data.converters.records import Query, number
 
 REQUIRED = ("video", "query", "start", "end")
 OPTIONAL = ("duration", "qid")
-VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".mpg", ".mpeg", ".m4v")  # as features/sources.py
+VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".mpg", ".mpeg", ".m4v")  # also what extract reads
 
 
 def video_name(value):
