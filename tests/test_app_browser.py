@@ -215,6 +215,7 @@ def test_the_page_in_a_real_browser(tmp_path, monkeypatch):
     assert hosts == {f"127.0.0.1:{port}"}
     assert outside == []
     assert not os.path.exists(running.temp_dir)
-    with socket.socket() as s:                       # the port is free again
-        s.bind(("127.0.0.1", port))
+    with socket.socket() as s:  # the port is free again: nothing listens on it (the browser's closed
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # connections may linger in TIME_WAIT under
+        s.bind(("127.0.0.1", port))                              # load; a listening socket still refuses this)
     assert np.isfinite([r[4] for r in expected]).all()
