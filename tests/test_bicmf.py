@@ -45,6 +45,15 @@ def _direct_bicmf(layer, src, pad, pos, Lv, fix):
     return torch.cat([src[:1], layer.norm4(2 * f), txt])
 
 
+def _ours(layer, src, pad, pos, Lv):
+    """Our batch-first BiCMFLayer on the sequence-first [global; video; text] inputs, laid out as the reference's
+    output: [global unchanged; fused video; input text]."""
+    bf = lambda x: x.transpose(0, 1)  # noqa: E731
+    vid = layer(bf(src[1:Lv + 1]), bf(src[Lv + 1:]), bf(pos[1:Lv + 1]), bf(pos[Lv + 1:]), pad[:, 1:Lv + 1],
+                pad[:, Lv + 1:])
+    return torch.cat([src[:1], bf(vid), src[Lv + 1:]])
+
+
 BATCHES = {  # (clip counts, token counts): mixed video-only, text-only, both and no padding
     4: ([75, 40, 75, 30], [12, 20, 20, 7]),
     8: ([75, 33, 75, 52, 20, 75, 61, 75], [20, 9, 14, 20, 5, 20, 17, 11]),
@@ -76,7 +85,7 @@ def test_bicmf_layer_matches_direct_rule(B, fix):
     src, pad, pos, Lv = _inputs(B)
     layer = _layer(fix)
     with torch.no_grad():
-        ours = layer(src, pad, pos, Lv)
+        ours = _ours(layer, src, pad, pos, Lv)
         direct = _direct_bicmf(layer, src, pad, pos, Lv, fix)
     torch.testing.assert_close(ours, direct, rtol=0, atol=1e-4)
 
@@ -86,8 +95,8 @@ def test_mask_tiling_changes_valid_outputs_only_with_both_paddings(B):
     src, pad, pos, Lv = _inputs(B)
     vid_lens, txt_lens = BATCHES[B]
     with torch.no_grad():
-        quirk = _layer(False)(src, pad, pos, Lv)
-        fixed = _layer(True)(src, pad, pos, Lv)
+        quirk = _ours(_layer(False), src, pad, pos, Lv)
+        fixed = _ours(_layer(True), src, pad, pos, Lv)
     # difference on each sample's valid clips
     diff = torch.stack([(quirk[1:1 + n, b] - fixed[1:1 + n, b]).abs().max() for b, n in enumerate(vid_lens)])
     both = [b for b in range(B) if vid_lens[b] < Lv and txt_lens[b] < max(txt_lens)]
@@ -115,3 +124,12 @@ def test_mask_construction():
         s = i % 3
         assert torch.equal(m[i], pad_q[s][:, None] & pad_k[s][None, :])
     assert bicmf_attn_mask(pad_q, pad_k, nheads=2, fix_mask=True) is None
+
+
+def test_stacked_batches_tile_their_masks_as_separate_calls():
+    """groups=2: a batch of the positive and the negative pairs gives each half the mask of its own call."""
+    pad_q = torch.tensor([[False, True], [False, False], [False, True]])
+    pad_k = torch.tensor([[False, True, True], [False, False, True], [False, False, False]])
+    pad_q2, pad_k2 = pad_q.roll(1, 0), pad_k.flip(0)
+    stacked = bicmf_attn_mask(torch.cat([pad_q, pad_q2]), torch.cat([pad_k, pad_k2]), nheads=2, groups=2)
+    assert torch.equal(stacked, torch.cat([bicmf_attn_mask(pad_q, pad_k, 2), bicmf_attn_mask(pad_q2, pad_k2, 2)]))

@@ -29,6 +29,11 @@ def check_finite_outputs(outputs, where, world=None):
                          f"have diverged or hold NaN/inf values (when training: a lower --lr, and keep --grad_clip)")
 
 
+def build_optimizer(model, opt):
+    """AdamW over the trainable parameters (lr --lr, weight decay --wd), as the authors' setup_model."""
+    return torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=opt.lr, weight_decay=opt.wd)
+
+
 def train_step(model, criterion, optimizer, inputs, targets, device, epoch_i=0, amp=False, grad_clip=0.1,
                scaler=None, where="", world=None):
     """One optimisation step on one batch; returns (loss_dict, weighted total), both detached.

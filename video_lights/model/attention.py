@@ -1,16 +1,72 @@
-"""The decoder's multi-head attention (conditional/DAB-DETR): no input projections, only an output projection.
+"""Multi-head attention: one kernel (attend) behind the two attention modules of the model.
 
-The decoder layer projects queries, keys and values itself (content and positional parts separately), so this
-module only splits heads, attends and projects the output. Query/key width (embed_dim) may differ from the value
-width (vdim): the decoder's cross-attention uses 512-wide queries/keys ([content | sine] per head) and 256-wide values.
+MultiheadAttention (BiCMF, video encoder): nn.MultiheadAttention's parameters and math (in_proj_weight /
+in_proj_bias split into q, k, v; out_proj), so state dicts load unchanged, with batch-first tensors and the fused
+kernel (fused_attend). A query that is also the key (self-attention) or a key that is also the value is projected
+by one matrix product.
+
+DecoderAttention (conditional / DAB-DETR decoder, 10 queries: attend, written out): no input projections, only an
+output projection. The decoder
+layer projects queries, keys and values itself (content and positional parts separately), so this module only
+splits heads, attends and projects the output. Query/key width (embed_dim) may differ from the value width
+(vdim): the decoder's cross-attention uses 512-wide queries/keys ([content | sine] per head) and 256-wide values.
 """
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from video_lights.model.dropout import dropout
 
 
-class MultiheadAttention(nn.Module):
+def attend(q, k, v, mask=None, dropout_p=0.0, training=False):
+    """softmax(q k^T / sqrt(E)) v per head, with dropout on the attention weights in training, written out.
+
+    q (B, H, Lq, E), k (B, H, Lk, E), v (B, H, Lk, Ev), any strides; mask: bool broadcastable to (B, H, Lq, Lk),
+    True = hidden, or None. Returns (B, H, Lq, Ev). The dropout masks come from model/dropout.py.
+    """
+    weights = torch.matmul(q * q.shape[-1] ** -0.5, k.transpose(-2, -1))  # (B, H, Lq, Lk)
+    if mask is not None:
+        weights = weights.masked_fill(mask, float("-inf"))
+    return torch.matmul(dropout(weights.softmax(-1), dropout_p, training), v)
+
+
+def fused_attend(q, k, v, mask=None, dropout_p=0.0, training=False):
+    """attend() through F.scaled_dot_product_attention's fused kernel when no dropout applies (inference); in
+    training the weights are materialised, as the fused kernel's dropout draws torch's slow CPU bernoulli_ masks."""
+    if training and dropout_p > 0:
+        return attend(q, k, v, mask, dropout_p, training)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=None if mask is None else ~mask)
+
+
+class MultiheadAttention(nn.MultiheadAttention):
+    """nn.MultiheadAttention (same parameters, names and initialisation), batch-first, through attend()."""
+
+    def forward(self, query, key, value, key_padding_mask=None, attn_mask=None):
+        """query (B, Lq, d), key (B, Lk, d), value (B, Lk, d); key_padding_mask (B, Lk) bool, True = ignore;
+        attn_mask (B * num_heads, Lq, Lk) bool, True = ignore, index b * num_heads + h for head h of sample b
+        (nn.MultiheadAttention's layout). Returns (B, Lq, d)."""
+        B, Lq, d = query.shape
+        Lk, H = key.shape[1], self.num_heads
+        w, b = self.in_proj_weight, self.in_proj_bias
+        if key is query:
+            q, k = F.linear(query, w[:2 * d], b[:2 * d]).chunk(2, dim=-1)
+            v = F.linear(value, w[2 * d:], b[2 * d:])
+        elif value is key:
+            q = F.linear(query, w[:d], b[:d])
+            k, v = F.linear(key, w[d:], b[d:]).chunk(2, dim=-1)
+        else:
+            q, k, v = (F.linear(x, w[i * d:(i + 1) * d], b[i * d:(i + 1) * d]) for i, x in enumerate((query, key,
+                                                                                                   value)))
+        mask = None if key_padding_mask is None else key_padding_mask[:, None, None, :]  # (B, 1, 1, Lk)
+        if attn_mask is not None:
+            attn_mask = attn_mask.view(B, H, Lq, Lk)
+            mask = attn_mask if mask is None else mask | attn_mask
+        out = fused_attend(q.view(B, Lq, H, -1).transpose(1, 2), k.view(B, Lk, H, -1).transpose(1, 2),
+                     v.view(B, Lk, H, -1).transpose(1, 2), mask, self.dropout, self.training)  # (B, H, Lq, hd)
+        return self.out_proj(out.transpose(1, 2).reshape(B, Lq, d))
+
+
+class DecoderAttention(nn.Module):
     def __init__(self, embed_dim, num_heads, dropout=0.0, vdim=None):
         super().__init__()
         self.embed_dim = embed_dim
@@ -33,12 +89,6 @@ class MultiheadAttention(nn.Module):
         q = query.reshape(Lq, B, H, -1).permute(1, 2, 0, 3)  # (B, H, Lq, hd)
         k = key.reshape(Lk, B, H, -1).permute(1, 2, 0, 3)  # (B, H, Lk, hd)
         v = value.reshape(Lk, B, H, -1).permute(1, 2, 0, 3)  # (B, H, Lk, vd)
-        q = q * (q.shape[-1] ** -0.5)
-        attn = torch.matmul(q, k.transpose(-2, -1))  # (B, H, Lq, Lk)
-        if key_padding_mask is not None:
-            attn = attn.masked_fill(key_padding_mask[:, None, None, :], float("-inf"))
-        attn = torch.softmax(attn - attn.max(dim=-1, keepdim=True)[0], dim=-1)
-        attn = dropout(attn, self.dropout, self.training)
-        out = torch.matmul(attn, v)  # (B, H, Lq, vd)
-        out = out.permute(2, 0, 1, 3).reshape(Lq, B, self.vdim)
-        return self.out_proj(out)
+        mask = None if key_padding_mask is None else key_padding_mask[:, None, None, :]
+        out = attend(q, k, v, mask, self.dropout, self.training)  # (B, H, Lq, vd)
+        return self.out_proj(out.permute(2, 0, 1, 3).reshape(Lq, B, self.vdim))

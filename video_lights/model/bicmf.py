@@ -1,7 +1,7 @@
 """Bi-directional cross-modal fusion (paper: "BiCMF"): text->video, video->text and video->(updated text)
 cross-attention, then an FFN. Only the video tokens leave a layer updated.
 
-All tensors are sequence-first: src (1 + Lv + Lq, B, d) = [global token; video clips; text tokens].
+All tensors are batch-first: video clips (B, Lv, d), text tokens (B, Lq, d). The global token does not take part.
 
 Fidelity switch: the authors' attention mask is mis-tiled across batch and heads (see bicmf_attn_mask), which
 makes a sample's outputs depend on the other samples of its batch. It is reproduced by default, so released
@@ -14,17 +14,18 @@ h < H, has both a shorter video and a shorter query than b, so a different batch
 """
 import copy
 
-import torch
 from torch import nn
 
+from video_lights.model.attention import MultiheadAttention
 from video_lights.model.dropout import Dropout
 
 
-def bicmf_attn_mask(pad_q, pad_k, nheads, fix_mask=False):
+def bicmf_attn_mask(pad_q, pad_k, nheads, fix_mask=False, groups=1):
     """The extra 3-D attention mask the reference passes to each BiCMF cross-attention.
 
     pad_q (B, Lq), pad_k (B, Lk): bool, True = padding. Returns a bool (B * nheads, Lq, Lk) mask (True = masked),
-    or None with fix_mask.
+    or None with fix_mask. groups: the batch stacks this many batches of B / groups samples that the reference
+    runs through separate calls (the positive and the negative pairs); each is tiled on its own, as there.
 
     The intended mask of sample b hides (padded query x padded key) pairs, which key_padding_mask already hides.
     Quirk (reproduced unless fix_mask): the reference tiles it with repeat(nheads, 1, 1), so index i holds sample
@@ -35,7 +36,9 @@ def bicmf_attn_mask(pad_q, pad_k, nheads, fix_mask=False):
     if fix_mask:
         return None
     outer = pad_q[:, :, None] & pad_k[:, None, :]  # (B, Lq, Lk)
-    return outer.repeat(nheads, 1, 1)  # (B * H, Lq, Lk), mis-tiled on purpose (see docstring)
+    B, Lq, Lk = outer.shape
+    tiled = outer.view(groups, B // groups, Lq, Lk).repeat(1, nheads, 1, 1)  # mis-tiled on purpose (see docstring)
+    return tiled.view(B * nheads, Lq, Lk)
 
 
 class BiCMFLayer(nn.Module):
@@ -43,9 +46,9 @@ class BiCMFLayer(nn.Module):
         super().__init__()
         self.nhead = nhead
         self.fix_mask = fix_mask
-        self.cross_attn_1 = nn.MultiheadAttention(d_model, nhead, dropout=dropout)  # text -> video
-        self.cross_attn_2 = nn.MultiheadAttention(d_model, nhead, dropout=dropout)  # video -> text
-        self.cross_attn_3 = nn.MultiheadAttention(d_model, nhead, dropout=dropout)  # updated text -> video
+        self.cross_attn_1 = MultiheadAttention(d_model, nhead, dropout=dropout)  # text -> video
+        self.cross_attn_2 = MultiheadAttention(d_model, nhead, dropout=dropout)  # video -> text
+        self.cross_attn_3 = MultiheadAttention(d_model, nhead, dropout=dropout)  # updated text -> video
         self.linear1 = nn.Linear(d_model, d_model)
         self.linear2 = nn.Linear(d_model, d_model)
         self.linear3 = nn.Linear(d_model, d_model)
@@ -58,31 +61,20 @@ class BiCMFLayer(nn.Module):
         self.activation = nn.PReLU()
         self.dropout = Dropout(dropout)
 
-    def forward(self, src, key_padding_mask, pos, video_length):
-        """src, pos: (1 + Lv + Lq, B, d); key_padding_mask (B, 1 + Lv + Lq) bool, True = pad; video_length = Lv.
-
-        Returns (1 + Lv + Lq, B, d) = [global token unchanged; fused video; the *input* text unchanged].
-        """
-        Lv = video_length
+    def forward(self, vid, txt, vid_pos, txt_pos, pad_v, pad_t, groups=1):
+        """vid, vid_pos (B, Lv, d); txt, txt_pos (B, Lq, d); pad_v (B, Lv), pad_t (B, Lq) bool, True = padding;
+        groups: see bicmf_attn_mask. Returns the fused video (B, Lv, d); the text leaves unchanged (quirk below)."""
         drop = self.dropout
-        src_pos = src + pos
-        vid, txt = src[1:Lv + 1], src[Lv + 1:]
-        vid_pos, txt_pos = src_pos[1:Lv + 1], src_pos[Lv + 1:]
-        pad_v, pad_t = key_padding_mask[:, 1:Lv + 1], key_padding_mask[:, Lv + 1:]
-        mask_vt = bicmf_attn_mask(pad_v, pad_t, self.nhead, self.fix_mask)  # (B*H, Lv, Lq)
-        mask_tv = bicmf_attn_mask(pad_t, pad_v, self.nhead, self.fix_mask)  # (B*H, Lq, Lv)
-
-        def attend(attn, q, k, v, attn_mask, pad):
-            return attn(q, k, v, attn_mask=attn_mask, key_padding_mask=pad, need_weights=False)[0]
-
-        vid1 = self.norm1(vid + self.linear1(drop(attend(self.cross_attn_1, vid_pos, txt_pos, txt, mask_vt, pad_t))))
-        txt1 = txt + self.linear2(drop(attend(self.cross_attn_2, txt_pos, vid_pos, vid, mask_tv, pad_v)))  # no norm
-        fused = self.norm3(vid1 + self.linear3(drop(attend(self.cross_attn_3, vid1, txt1, txt1, mask_vt, pad_t))))
+        vid_p, txt_p = vid + vid_pos, txt + txt_pos
+        mask_vt = bicmf_attn_mask(pad_v, pad_t, self.nhead, self.fix_mask, groups)  # (B*H, Lv, Lq)
+        mask_tv = bicmf_attn_mask(pad_t, pad_v, self.nhead, self.fix_mask, groups)  # (B*H, Lq, Lv)
+        vid1 = self.norm1(vid + self.linear1(drop(self.cross_attn_1(vid_p, txt_p, txt, pad_t, mask_vt))))
+        txt1 = txt + self.linear2(drop(self.cross_attn_2(txt_p, vid_p, vid, pad_v, mask_tv)))  # no norm
+        fused = self.norm3(vid1 + self.linear3(drop(self.cross_attn_3(vid1, txt1, txt1, pad_t, mask_vt))))
         ffn = self.linear5(drop(self.activation(self.linear4(fused))))
         # Quirk (reproduced): no residual from `fused`; the FFN output is added to a dropout of itself.
-        vid_out = self.norm4(ffn + drop(ffn))
-        # Quirk (reproduced): the layer returns the original text, not txt1.
-        return torch.cat([src[:1], vid_out, txt], dim=0)
+        # Quirk (reproduced): the layer returns the original text, not txt1 (the next layer sees the input text).
+        return self.norm4(ffn + drop(ffn))
 
 
 class BiCMF(nn.Module):
@@ -92,7 +84,8 @@ class BiCMF(nn.Module):
         super().__init__()
         self.layers = nn.ModuleList([copy.deepcopy(layer) for _ in range(num_layers)])
 
-    def forward(self, src, key_padding_mask, pos, video_length):
+    def forward(self, vid, txt, vid_pos, txt_pos, pad_v, pad_t, groups=1):
+        """Arguments as BiCMFLayer.forward; returns the fused video (B, Lv, d)."""
         for layer in self.layers:
-            src = layer(src, key_padding_mask, pos, video_length)
-        return src
+            vid = layer(vid, txt, vid_pos, txt_pos, pad_v, pad_t, groups)
+        return vid

@@ -1,6 +1,7 @@
 """VLTransformer: BiCMF fusion -> video encoder with the global token -> anchor (DAB-DETR style) moment decoder.
 
-Everything inside is sequence-first (L, B, d). Key-padding masks are bool with True = padding.
+BiCMF and the encoder are batch-first (B, L, d), the decoder sequence-first (nq, B, d) as the reference.
+Key-padding masks are bool with True = padding.
 All transformer FFNs use PReLU (one learned slope per layer), as the reference's build_transformer hard-wires.
 """
 import copy
@@ -9,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from video_lights.model.attention import MultiheadAttention
+from video_lights.model.attention import DecoderAttention, MultiheadAttention
 from video_lights.model.bicmf import BiCMF, BiCMFLayer
 from video_lights.model.dropout import Dropout
 from video_lights.model.position_encoding import anchor_sine_embed
@@ -38,7 +39,7 @@ class TransformerEncoderLayer(nn.Module):
 
     def __init__(self, d_model, nhead, dim_feedforward=1024, dropout=0.1):
         super().__init__()
-        self.self_attn = nn.MultiheadAttention(d_model, nhead, dropout=dropout)
+        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout)
         self.linear1 = nn.Linear(d_model, dim_feedforward)
         self.linear2 = nn.Linear(dim_feedforward, d_model)
         self.norm1 = nn.LayerNorm(d_model)
@@ -49,9 +50,9 @@ class TransformerEncoderLayer(nn.Module):
         self.dropout2 = Dropout(dropout)
 
     def forward(self, src, key_padding_mask, pos):
-        """src, pos (L, B, d); key_padding_mask (B, L). Returns (L, B, d)."""
+        """src, pos (B, L, d); key_padding_mask (B, L). Returns (B, L, d)."""
         q = k = src + pos
-        src2 = self.self_attn(q, k, src, key_padding_mask=key_padding_mask, need_weights=False)[0]
+        src2 = self.self_attn(q, k, src, key_padding_mask)
         src = self.norm1(src + self.dropout1(src2))
         src2 = self.linear2(self.dropout(self.activation(self.linear1(src))))
         return self.norm2(src + self.dropout2(src2))
@@ -79,7 +80,7 @@ class TransformerDecoderLayer(nn.Module):
         self.sa_kcontent_proj = nn.Linear(d_model, d_model)
         self.sa_kpos_proj = nn.Linear(d_model, d_model)
         self.sa_v_proj = nn.Linear(d_model, d_model)
-        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, vdim=d_model)
+        self.self_attn = DecoderAttention(d_model, nhead, dropout=dropout, vdim=d_model)
         self.norm1 = nn.LayerNorm(d_model)
         self.dropout1 = Dropout(dropout)
 
@@ -89,7 +90,7 @@ class TransformerDecoderLayer(nn.Module):
         self.ca_kpos_proj = nn.Linear(d_model, d_model)
         self.ca_v_proj = nn.Linear(d_model, d_model)
         self.ca_qpos_sine_proj = nn.Linear(d_model, d_model)
-        self.cross_attn = MultiheadAttention(d_model * 2, nhead, dropout=dropout, vdim=d_model)
+        self.cross_attn = DecoderAttention(d_model * 2, nhead, dropout=dropout, vdim=d_model)
 
         self.linear1 = nn.Linear(d_model, dim_feedforward)
         self.linear2 = nn.Linear(dim_feedforward, d_model)
@@ -187,27 +188,26 @@ class VLTransformer(nn.Module):
             if p.dim() > 1:
                 nn.init.xavier_uniform_(p)
 
-    def encode(self, src, key_padding_mask, pos, video_length):
-        """BiCMF fusion, then the video encoder.
+    def encode(self, glob, vid, txt, glob_pos, vid_pos, txt_pos, pad_v, pad_t, groups=1):
+        """BiCMF fusion of video and text, then the video encoder over [global token; fused video].
 
-        src, pos: (B, 1 + Lv + Lq, d) batch-first [global; video; text]; key_padding_mask (B, 1 + Lv + Lq) bool.
-        Returns memory (1 + Lv, B, d) sequence-first (index 0 = global token), its mask (B, 1 + Lv) and pos
-        (1 + Lv, B, d).
+        glob, glob_pos (B, 1, d); vid, vid_pos (B, Lv, d); txt, txt_pos (B, Lq, d); pad_v (B, Lv), pad_t (B, Lq)
+        bool, True = padding; groups: the batch stacks that many batches the reference encodes in separate calls
+        (model/bicmf.py). Returns memory (B, 1 + Lv, d) (index 0 = global token), its padding mask (B, 1 + Lv)
+        and pos (B, 1 + Lv, d). The text tokens are dropped after fusion: the encoder sees only [global; video].
         """
-        src = src.transpose(0, 1)
-        pos = pos.transpose(0, 1)
-        src = self.t2v_encoder(src, key_padding_mask, pos, video_length)
-        # The text tokens are dropped after fusion: the encoder sees only [global; video].
-        src, pos = src[:video_length + 1], pos[:video_length + 1]
-        key_padding_mask = key_padding_mask[:, :video_length + 1]
-        memory = self.encoder(src, key_padding_mask, pos)
-        return memory, key_padding_mask, pos
+        vid = self.t2v_encoder(vid, txt, vid_pos, txt_pos, pad_v, pad_t, groups)
+        src, pos = torch.cat([glob, vid], dim=1), torch.cat([glob_pos, vid_pos], dim=1)
+        key_padding_mask = torch.cat([pad_v.new_zeros(len(pad_v), 1), pad_v], dim=1)
+        return self.encoder(src, key_padding_mask, pos), key_padding_mask, pos
 
     def decode(self, memory, key_padding_mask, pos, query_embed):
-        """memory, pos (1 + Lv, B, d) from encode; query_embed (nq, 2) unsigmoided anchors.
+        """memory, pos (B, 1 + Lv, d) from encode (the global token is not attended); query_embed (nq, 2)
+        unsigmoided anchors.
 
         Returns hs (n_dec, B, nq, d) and references (n_dec, B, nq, 2)."""
-        B = memory.shape[1]
+        B = memory.shape[0]
         refpoints = query_embed.unsqueeze(1).repeat(1, B, 1)  # (nq, B, 2)
         tgt = memory.new_zeros(refpoints.shape[0], B, self.d_model)
-        return self.decoder(tgt, memory[1:], key_padding_mask[:, 1:], pos[1:], refpoints)
+        clips, clip_pos = (x[:, 1:].transpose(0, 1).contiguous() for x in (memory, pos))  # (Lv, B, d)
+        return self.decoder(tgt, clips, key_padding_mask[:, 1:], clip_pos, refpoints)

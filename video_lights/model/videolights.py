@@ -65,10 +65,9 @@ class VideoLights(nn.Module):
             self.saliency_proj_mr = nn.Linear(hidden_dim, hidden_dim)
 
     def _saliency(self, memory):
-        """HD scores (B, Lv) from encoder memory (1 + Lv, B, d): <proj1(clip), proj2(global)> / sqrt(d), unmasked."""
-        vid_mem = memory[1:].transpose(0, 1)  # (B, Lv, d)
-        scores = (self.saliency_proj1(vid_mem) * self.saliency_proj2(memory[0]).unsqueeze(1)).sum(-1)
-        return scores / math.sqrt(self.hidden_dim), vid_mem
+        """HD scores (B, Lv) from encoder memory (B, 1 + Lv, d): <proj1(clip), proj2(global)> / sqrt(d), unmasked."""
+        scores = (self.saliency_proj1(memory[:, 1:]) * self.saliency_proj2(memory[:, :1])).sum(-1)
+        return scores / math.sqrt(self.hidden_dim)
 
     def forward(self, src_txt, src_txt_mask, src_vid, src_vid_mask, loss_outputs=True):
         """
@@ -101,16 +100,26 @@ class VideoLights(nn.Module):
         pos_txt = self.txt_position_embed(txt) if self.use_txt_pos else torch.zeros_like(txt)
         glob = self.global_rep_token.reshape(1, 1, -1).expand(B, 1, -1).to(vid.dtype)
         glob_pos = self.global_rep_pos.reshape(1, 1, -1).expand(B, 1, -1).to(vid.dtype)
-        glob_mask = src_vid_mask.new_ones(B, 1)
-        src = torch.cat([glob, vid, txt], dim=1)  # (B, 1 + Lv + Lq, d)
-        pos = torch.cat([glob_pos, pos_vid, pos_txt.to(vid.dtype)], dim=1)
-        mask = torch.cat([glob_mask, src_vid_mask, src_txt_mask], dim=1).bool()  # True = valid
-
-        memory, mem_mask, mem_pos = self.transformer.encode(src, ~mask, pos, video_length=Lv)
+        pad_v, pad_t = ~src_vid_mask.bool(), ~src_txt_mask.bool()
+        if loss_outputs:
+            # Negative pair: the same refined video with the next sample's text (rolled by one in the batch). Both
+            # pairs go through the encoder as one batch of 2B (groups=2 keeps the reference's per-call BiCMF mask
+            # tiling); only the negative pair's saliency is used, so its decoder (run by the reference) is skipped.
+            two = lambda x, x_neg: torch.cat([x, x_neg])  # noqa: E731
+            memory, mem_mask, mem_pos = self.transformer.encode(
+                two(glob, glob), two(vid, vid), two(txt, torch.roll(txt, -1, dims=0)), two(glob_pos, glob_pos),
+                two(pos_vid, pos_vid), two(pos_txt, torch.roll(pos_txt, -1, dims=0)), two(pad_v, pad_v),
+                two(pad_t, torch.roll(pad_t, -1, dims=0)), groups=2)
+            saliency, saliency_neg = self._saliency(memory).split(B)
+            memory, mem_mask, mem_pos = memory[:B], mem_mask[:B], mem_pos[:B]
+        else:
+            memory, mem_mask, mem_pos = self.transformer.encode(glob, vid, txt, glob_pos, pos_vid, pos_txt, pad_v,
+                                                                pad_t)
+            saliency = self._saliency(memory)
         hs, references = self.transformer.decode(memory, mem_mask, mem_pos, self.query_embed.weight)
         outputs_class = self.class_embed(hs)  # (n_dec, B, nq, 2)
         outputs_coord = (self.span_embed(hs) + inverse_sigmoid(references)).sigmoid()  # (n_dec, B, nq, 2)
-        saliency, vid_mem = self._saliency(memory)
+        vid_mem = memory[:, 1:]  # (B, Lv, d)
         out = {"pred_logits": outputs_class[-1], "pred_spans": outputs_coord[-1]}
         if self.contrastive_align_loss:
             proj_queries = F.normalize(self.contrastive_align_projection_query(hs), p=2, dim=-1)
@@ -120,13 +129,7 @@ class VideoLights(nn.Module):
         out["saliency_scores"] = saliency
 
         if loss_outputs:
-            # Negative pair: the same refined video with the next sample's text (rolled by one in the batch).
-            # Only its saliency is used, so its decoder (run and discarded by the reference) is skipped.
-            txt_neg = torch.roll(txt, -1, dims=0)
-            mask_neg = torch.cat([glob_mask, src_vid_mask, torch.roll(src_txt_mask, -1, dims=0)], dim=1).bool()
-            memory_neg, _, _ = self.transformer.encode(torch.cat([glob, vid, txt_neg], dim=1), ~mask_neg, pos,
-                                                       video_length=Lv)
-            out["saliency_scores_neg"] = self._saliency(memory_neg)[0]
+            out["saliency_scores_neg"] = saliency_neg
             if self.mr_to_hd_loss:
                 start, stop = top1_span_slice(out["pred_logits"], out["pred_spans"], Lv, self.clip_length)
                 g = self.gru_extractor(vid0, start, stop)  # (B, d)
