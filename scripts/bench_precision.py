@@ -21,7 +21,7 @@ import torch
 
 from bench_model import make_batch, qvhl_b_opt
 from video_lights.config import load_opt
-from video_lights.engine.precision import amp_warning, autocast_context, grad_scaler
+from video_lights.engine.precision import autocast_context, grad_scaler, resolve_amp
 from video_lights.engine.training import train_step
 from video_lights.model import build_criterion, build_model
 
@@ -127,8 +127,8 @@ def main():
         print(f"  {mode}: {seconds:.3f} s/step", flush=True)
     name = (torch.cuda.get_device_name(device) if device.type == "cuda" else
             f"CPU {torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads")
-    if amp_warning(device, "amp" in " ".join(a.modes)):
-        print(amp_warning(device, True))
+    if "amp" in " ".join(a.modes):
+        print(resolve_amp("on", device)[1], "(what --amp on resolves to here; the rows above ran the mode anyway)")
     print(f"\nVideoLights-B train step at batch {a.bsz} ({name}, torch {torch.__version__}), median of {a.iters}; "
           f"deviations from fp32 on {source}")
     print("| mode | s/step | speed-up | warm-up s | max abs d fg prob | max abs d span | max abs d saliency "

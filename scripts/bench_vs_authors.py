@@ -20,7 +20,6 @@ AVX-512 / AMX flags, torch's thread count, each side's median and the ratio (aut
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -155,23 +154,6 @@ def worker(side, mode, seed):
 
 
 # ---- driver ----------------------------------------------------------------------------------------------------
-def cpu_description():
-    """(model name, the AVX-512 / AMX flags it has) from /proc/cpuinfo (platform.processor() elsewhere)."""
-    name, flags = platform.processor() or platform.machine(), set()
-    try:
-        for line in open("/proc/cpuinfo"):
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                name = value.strip()
-            elif key.strip() == "flags":
-                flags = set(value.split())
-                break
-    except OSError:
-        pass
-    wanted = ["avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"]
-    return name, [f for f in wanted if f in flags]
-
-
 class Worker:
     def __init__(self, side, mode, seed, warmup):
         cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", side, "--mode", mode, "--seed", str(seed)]
@@ -231,9 +213,10 @@ def main():
               flush=True)
     for w in workers:
         w.close()
-    name, flags = cpu_description()
+    sys.path.insert(0, str(REPO))  # here, not at the top: the authors' worker imports their own video_lights
+    from video_lights.utils.hardware import cpu_description
     threads = workers[0].info["threads"]
-    print(f"\nCPU: {name} ({os.cpu_count()} logical CPUs; flags: {', '.join(flags) or 'none of avx2/avx512/amx'}), "
+    print(f"\nCPU: {cpu_description()}, {os.cpu_count()} logical CPUs, "
           f"torch {workers[0].info['torch']}, {threads} threads; VideoLights-B (ref_fixture weights), seeded "
           f"QVHighlights-like batches; median over {a.rounds} alternating rounds of the median of {a.iters} steps")
     print("| task | authors s | " + " | ".join(f"{w.name} s | speed-up" for w in workers[1:]) + " |")

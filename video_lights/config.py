@@ -31,6 +31,7 @@ import torch
 
 from video_lights.data.annotations import DataError
 from video_lights.data.specs import REGISTRY, load_spec
+from video_lights.engine.precision import AMP_CHOICES, resolve_amp
 from video_lights.utils.cli import ArgumentParser, UserError
 from video_lights.utils.io import load_json, save_json
 
@@ -44,7 +45,7 @@ LEGACY_DATASETS = {"hl": "qvhighlights", "charadesSTA": "charades_sta", "tacos":
                    "youtube_uni": "youtube_highlights"}
 
 # Fields computed from the options (not options themselves); recomputed on load.
-DERIVED_FIELDS = ("train_log_filepath", "eval_log_filepath", "tensorboard_log_dir")
+DERIVED_FIELDS = ("train_log_filepath", "eval_log_filepath", "tensorboard_log_dir", "amp_note")
 
 # TestOptions: options that inference keeps from its own command line instead of the training opt.json.
 INFERENCE_KEEP = ("results_root", "num_workers", "nms_thd", "debug",
@@ -266,8 +267,11 @@ def build_parser(inference: bool = False) -> argparse.ArgumentParser:
     g.add_argument("--resume", type=_str_or_none, default=None, help="checkpoint to load model weights from (strict)")
     g.add_argument("--resume_all", action="store_true", help="also restore optimizer, lr scheduler and start epoch")
     g.add_argument("--start_epoch", type=int, default=None)
-    g.add_argument("--amp", action="store_true", help="autocast mixed precision: bfloat16 on CPU, float16 with a "
-                   "gradient scaler on CUDA")
+    g.add_argument("--amp", nargs="?", const="on", default="off" if inference else "auto", choices=AMP_CHOICES,
+                   help="autocast mixed precision. auto (training's default): bfloat16 on a CPU with native bfloat16 "
+                        "(AMX / AVX512-BF16), float32 elsewhere; on (or --amp alone): float16 with a gradient scaler "
+                        "on CUDA, bfloat16 on CPU (float32 with a warning where the CPU lacks it); off (inference's "
+                        "default, so that scores match the official numbers): float32. The log says which one ran")
     g.add_argument("--compile", action="store_true", help="torch.compile the training forward pass (off by default; "
                    "scripts/bench_train.py --modes shows what it gains on your machine)")
     g.add_argument("--allow_new_world_size", action="store_true",
@@ -398,6 +402,8 @@ def resolve(opt: argparse.Namespace, timestamp=None) -> argparse.Namespace:
         opt.results_dir = os.path.join(opt.results_root, "-".join([spec.tag, opt.ctx_mode, opt.exp_id, stamp]))
     set_results_dir(opt, opt.results_dir)
     opt.device = torch.device(opt.device)
+    opt.amp, note, warn = resolve_amp(opt.amp, opt.device)  # a bool from here on
+    opt.amp_note = ("warning: " if warn else "") + note
     if opt.feat_store == "h5":
         opt.v_feat_dirs = [_as_h5(d) for d in opt.v_feat_dirs]
         opt.t_feat_dirs = [_as_h5(d) for d in opt.t_feat_dirs]

@@ -23,6 +23,8 @@ def main(argv=None):
     opt = parse_args(argv, inference=True)
     if opt.resume is None:
         raise UserError("--resume CHECKPOINT is required")
+    if opt.amp or opt.amp_note.startswith("warning: "):
+        print(opt.amp_note, file=sys.stderr)
     world, opt.device = init_world(opt.device)  # under torchrun: eval batches sharded, rank 0 writes
     try:
         metrics, path = run_inference(opt, world=world)

@@ -1,7 +1,50 @@
-"""Mixed precision: one autocast context and one gradient scaler for every device."""
+"""Mixed precision: which one a device gets (--amp auto|on|off), one autocast context and one gradient scaler.
+
+--amp auto (the trainer's default) picks bfloat16 autocast on a CPU with native bfloat16 matrix products (AMX-BF16
+or AVX512-BF16: the VideoLights-B train step and inference forward are faster there, scripts/bench_precision.py)
+and float32 everywhere else: on CUDA, as the authors trained, and on CPUs without native bfloat16, where it is
+emulated (utils/hardware.py). --amp on asks for it anyway: float16 with a gradient scaler on CUDA, bfloat16 on a
+CPU that has it, and on a CPU that has not, float32 with a warning instead of a run 50x slower. --amp off is
+float32.
+"""
 import contextlib
 
 import torch
+
+from video_lights.utils.hardware import cpu_has_native_bf16
+
+AMP_CHOICES = ("auto", "on", "off")
+
+
+def resolve_amp(requested, device):
+    """(enabled, sentence for the log, is_warning) for an --amp value on a device.
+
+    requested: "auto", "on", "off", or a bool (opt.json files and API callers from before --amp took a value)."""
+    if requested is True:
+        requested = "on"
+    elif requested in (False, None):
+        requested = "off"
+    if requested not in AMP_CHOICES:
+        raise ValueError(f"--amp must be one of {', '.join(AMP_CHOICES)}, got {requested!r}")
+    cpu = f"this CPU ({torch.backends.cpu.get_cpu_capability()}"
+    if device.type == "cuda":
+        if requested == "on":
+            return True, "precision: float16 autocast with a gradient scaler (--amp on, CUDA)", False
+        return False, f"precision: float32 (--amp {requested}; --amp on gives float16 autocast on CUDA)", False
+    if device.type != "cpu":
+        if requested == "on":
+            return True, f"precision: autocast on {device.type} (--amp on)", False
+        return False, f"precision: float32 (--amp {requested})", False
+    native = cpu_has_native_bf16()
+    if requested == "off":
+        return False, "precision: float32 (--amp off)", False
+    if native:
+        return True, (f"precision: bfloat16 autocast ({cpu}) has native bfloat16 matrix products; --amp off "
+                      f"for float32)"), False
+    if requested == "auto":
+        return False, f"precision: float32 (--amp auto: {cpu}) has no native bfloat16)", False
+    return False, (f"precision: float32: --amp on asked for bfloat16, but {cpu}) has no native bfloat16 matrix "
+                   f"products (AMX-BF16 / AVX512-BF16), where it runs many times slower than float32"), True
 
 
 def autocast_context(device, enabled):
@@ -15,13 +58,3 @@ def autocast_context(device, enabled):
 def grad_scaler(device, amp):
     """A GradScaler for float16 autocast on CUDA; None elsewhere (bfloat16 needs no loss scaling)."""
     return torch.amp.GradScaler("cuda") if amp and device.type == "cuda" else None
-
-
-def amp_warning(device, amp):
-    """A sentence for the log when --amp will be slower than float32: a CPU without native bfloat16 matrix
-    products (AVX512-BF16 or AMX; measured on an AVX2-only CPU: a bfloat16 product 66x slower than float32,
-    scripts/bench_precision.py); None otherwise."""
-    if amp and device.type == "cpu" and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
-        return (f"--amp: this CPU ({torch.backends.cpu.get_cpu_capability()}) has no native bfloat16 matrix "
-                f"products, so bfloat16 autocast is much slower than float32 here; drop --amp on this machine")
-    return None

@@ -29,8 +29,8 @@ from video_lights.data import build_dataset, load_spec, start_end_collate
 from video_lights.engine.distributed import close_world, init_world
 from video_lights.engine.evaluation import (EvaluationError, build_eval_loader, check_scorable, nms_setting,
                                             pin_memory, predict, run_inference, stop_score, write_predictions)
-from video_lights.engine.precision import amp_warning, grad_scaler
-from video_lights.engine.training import NonFiniteError, train_one_epoch
+from video_lights.engine.precision import grad_scaler
+from video_lights.engine.training import NonFiniteError, build_optimizer, train_one_epoch
 from video_lights.model import build_criterion, build_model
 from video_lights.model.checkpoint import CheckpointError, save_checkpoint
 from video_lights.utils.cli import UserError, describe_os_error
@@ -123,8 +123,7 @@ class Trainer:
         self.criterion = build_criterion(opt, self.spec.moments).to(opt.device)
         self.eval_criterion = (self.criterion if self.eval_spec.moments == self.spec.moments
                                else build_criterion(opt, self.eval_spec.moments).to(opt.device))
-        self.optimizer = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad], lr=opt.lr,
-                                           weight_decay=opt.wd)
+        self.optimizer = build_optimizer(self.model, opt)
         self.lr_scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, opt.lr_drop)
         self.scaler = grad_scaler(opt.device, opt.amp)
         self.start_epoch, self.best_score, self.es_cnt = 0, -float("inf"), 0
@@ -146,9 +145,9 @@ class Trainer:
         self.latest_path = os.path.join(opt.results_dir, "model_latest.ckpt")
         self.preds_name = f"latest_{self.eval_spec.tag}_{opt.eval_split_name}_preds.jsonl"
         if world.is_main:
-            warning = amp_warning(opt.device, opt.amp)
-            if warning:
-                logger.warning("%s", warning)
+            note = getattr(opt, "amp_note", None)
+            if note:
+                (logger.warning if note.startswith("warning: ") else logger.info)("%s", note)
             save_opt(opt, os.path.join(opt.results_dir, "opt.json"))
             logger.info("model: %d parameters, training on %s, %d process(es) x batch %d = batch %d, run folder %s",
                         sum(p.numel() for p in self.model.parameters()), opt.device, world.world_size, opt.bsz,
