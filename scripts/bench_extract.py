@@ -1,12 +1,14 @@
-"""Feature-extraction speed: seconds of video per second, per extractor and in total, decoding once for all
-extractors versus once per frame rate (as other pipelines do), and the predictor end to end. Prints a table.
+"""Feature-extraction speed: seconds of video per second, per extractor and in total, in each precision, with the
+cosine of each precision's rows to float32's; decoding once for all extractors versus once per frame rate (as other
+pipelines do); the predictor end to end. Prints a table.
 
-    python scripts/bench_extract.py [--seconds 20] [--device cpu|cuda] [--fp16] [--batch_size 16]
+    python scripts/bench_extract.py [--seconds 20] [--device cpu|cuda] [--precisions fp32 bf16] [--batch_size 16]
 
 Runs on a generated 640x360 30-fps H.264 video of moving noise texture with randomly initialised full-size models
 (SlowFast-R50, CLIP ViT-B/32 and a BLIP-2 of the released size): the speed is that of the real models, no weights
-are needed.
---fp16 runs CLIP and BLIP-2 in float16 (CUDA only).
+are needed; the cosines are those of random weights (the released weights' can differ). Precisions: fp32; bf16 =
+bfloat16 autocast around float32 weights (`--bf16`: pays on a CPU with AMX / AVX512-BF16); fp16 = float16 CLIP
+and BLIP-2 ViT weights (`--fp16`, CUDA only).
 """
 import argparse
 import os
@@ -45,7 +47,7 @@ def timed(fn):
     return time.perf_counter() - t, out
 
 
-def full_size_clip(device, dtype):
+def full_size_clip(device, dtype, bf16=False):
     """CLIP ViT-B/32 at its released size with random weights; a small stand-in tokenizer (the vocabulary size
     does not change the speed of the image or text tower)."""
     from transformers import CLIPConfig, CLIPModel
@@ -59,10 +61,10 @@ def full_size_clip(device, dtype):
                                                   pad_token_id=tokenizer.eos_token_id),
                                  vision_config=dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
                                                     num_attention_heads=12, patch_size=32, image_size=224)))
-    return ClipExtractor(model, device=device, dtype=dtype, tokenizer=tokenizer)
+    return ClipExtractor(model, device=device, dtype=dtype, tokenizer=tokenizer, bf16=bf16)
 
 
-def full_size_blip2(device, dtype):
+def full_size_blip2(device, dtype, bf16=False):
     """BLIP-2 (ViT-g + Q-Former) at its released size with random weights and a stand-in BERT vocabulary."""
     from transformers import Blip2Config, Blip2ForImageTextRetrieval
     from video_lights.features.blip2 import Blip2Extractor, tiny_tokenizer
@@ -71,51 +73,87 @@ def full_size_blip2(device, dtype):
                                             num_attention_heads=16, patch_size=14, image_size=224),
                          qformer_config=dict(use_qformer_text_input=True, vocab_size=len(tokenizer)),
                          num_query_tokens=32)
-    return Blip2Extractor(Blip2ForImageTextRetrieval(config), device=device, dtype=dtype, tokenizer=tokenizer)
+    return Blip2Extractor(Blip2ForImageTextRetrieval(config), device=device, dtype=dtype, tokenizer=tokenizer,
+                          bf16=bf16)
+
+
+def cosines(a, b):
+    """Row-wise cosine of two (N, D) arrays."""
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    return (a * b).sum(-1) / np.maximum(np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1), 1e-30)
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seconds", type=float, default=20.0, help="length of the generated video")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--fp16", action="store_true")
+    p.add_argument("--precisions", nargs="+", choices=["fp32", "bf16", "fp16"], default=["fp32", "bf16"],
+                   help="fp32 comes first (the cosines are to its rows)")
     p.add_argument("--batch_size", type=int, default=16)
     p.add_argument("--skip_blip2", action="store_true", help="BLIP-2's ViT-g is slow on a CPU")
     a = p.parse_args(argv)
-    dtype = torch.float16 if a.fp16 else torch.float32
+    precisions = ["fp32"] + [x for x in a.precisions if x != "fp32"]
+    if "fp16" in precisions and not a.device.startswith("cuda"):
+        p.error("fp16 needs a CUDA device")
+    from video_lights.utils.hardware import cpu_description
     with tempfile.TemporaryDirectory() as tmp:
         path = textured_video(os.path.join(tmp, "v.mp4"), a.seconds)
         rates = {"slowfast": 30, "frames": 0.5}
         once, (frames, info) = timed(lambda: decode(path, rates))
         twice = sum(timed(lambda r=r: decode(path, {"f": r}))[0] for r in rates.values())
-        sf = SlowFastExtractor(SlowFastR50().eval(), device=a.device, batch_size=max(1, a.batch_size // 4))
         assembler = ClipAssembler(2, info.clip_duration)
         clips = [c for f in frames["slowfast"] for c in assembler.push(f)] + assembler.finish()
-        rows = [("decode once, both rates", once)]
-        rows.append(("decode once per rate", twice))
-        rows.append(("SlowFast-R50 (2-s clips)", timed(lambda: sf.features(clips, info.fps))[0]))
-        clip = full_size_clip(a.device, dtype)
-        rows.append(("CLIP ViT-B/32 (0.5 fps)", timed(lambda: clip.image_features(frames["frames"]))[0]))
+        steps = [("SlowFast-R50 (2-s clips)", "slowfast"), ("CLIP ViT-B/32 (0.5 fps)", "clip")]
         if not a.skip_blip2:
-            blip2 = full_size_blip2(a.device, dtype)
-            rows.append(("BLIP-2 ViT-g + Q-Former (0.5 fps)", timed(lambda: blip2.image_features(frames["frames"]))[0]))
-        if not a.skip_blip2:  # the predictor end to end: encode_video (all extractors) + 2 queries, VideoLights-B
-            from video_lights import build_model, parse_args
-            from video_lights.features.pipeline import Extractors
-            from video_lights.predict import Predictor
-            opt = parse_args(["--preset", "qvhl", "--device", a.device])
-            predictor = Predictor(build_model(opt), opt, Extractors(slowfast=sf, clip=clip, blip2=blip2), a.device)
-            encode, video = timed(lambda: predictor.encode_video(path))
-            answer, _ = timed(lambda: predictor.predict(video, ["a man cooks pasta", "a dog runs on the beach"]))
-    total = once + sum(t for name, t in rows[2:])
-    print(f"{a.seconds:.0f}-s 640x360 30-fps video, device {a.device} ({torch.get_num_threads()} threads), "
-          f"{'fp16' if a.fp16 else 'fp32'}, random full-size weights")
-    print("| step | s | s of video per s |\n|---|---|---|")
-    for name, t in rows + [("total (decode once + all extractors)", total)]:
-        print(f"| {name} | {t:.2f} | {a.seconds / t:.2f} |")
-    if not a.skip_blip2:
-        print(f"predictor end to end: encode_video {encode:.2f} s ({encode / a.seconds:.2f} min per minute of video), "
-              f"predict 2 queries {answer:.2f} s (VideoLights-B, random weights)")
+            steps.append(("BLIP-2 ViT-g + Q-Former (0.5 fps)", "blip2"))
+        times, rows, predictor_times = {}, {}, {}
+        for prec in precisions:
+            dtype, bf16 = (torch.float16 if prec == "fp16" else torch.float32), prec == "bf16"
+            torch.manual_seed(0)  # the same random weights in every precision
+            extractors = dict(slowfast=SlowFastExtractor(SlowFastR50().eval(), device=a.device, bf16=bf16,
+                                                         batch_size=max(1, a.batch_size // 4)),
+                              clip=full_size_clip(a.device, dtype, bf16))
+            if not a.skip_blip2:
+                extractors["blip2"] = full_size_blip2(a.device, dtype, bf16)
+            run = dict(slowfast=lambda: extractors["slowfast"].features(clips, info.fps),
+                       clip=lambda: extractors["clip"].image_features(frames["frames"]),
+                       blip2=lambda: extractors["blip2"].image_features(frames["frames"]))
+            sf_batch = max(1, a.batch_size // 4)
+            warm = dict(slowfast=lambda: extractors["slowfast"].features(clips[:sf_batch], info.fps),
+                        clip=lambda: extractors["clip"].image_features(frames["frames"][:a.batch_size]),
+                        blip2=lambda: extractors["blip2"].image_features(frames["frames"][:a.batch_size]))
+            for _, name in steps:
+                warm[name]()  # not timed: the first call of a shape builds its kernels
+                times[(prec, name)], rows[(prec, name)] = timed(run[name])
+            if not a.skip_blip2:  # the predictor end to end: encode_video (all extractors) + 2 queries
+                from video_lights import build_model, parse_args
+                from video_lights.features.pipeline import Extractors
+                from video_lights.predict import Predictor
+                opt = parse_args(["--preset", "qvhl", "--device", a.device])
+                predictor = Predictor(build_model(opt), opt, Extractors(**extractors, precision=prec), a.device)
+                encode, video = timed(lambda: predictor.encode_video(path))
+                answer, _ = timed(lambda: predictor.predict(video, ["a man cooks pasta", "a dog runs on the beach"]))
+                predictor_times[prec] = (encode, answer)
+            del extractors, run
+    print(f"{a.seconds:.0f}-s 640x360 30-fps video, device {a.device}"
+          + (f" ({cpu_description()}, {torch.get_num_threads()} threads)" if a.device == "cpu" else
+             f" ({torch.cuda.get_device_name()})") + ", random full-size weights")
+    head = " | ".join(f"{x} s | {x} s-video/s" + ("" if x == "fp32" else f" | {x} min cosine") for x in precisions)
+    print(f"| step | {head} |\n|---|" + "---|" * sum(2 if x == "fp32" else 3 for x in precisions))
+    print(f"| decode once, both rates | {once:.2f} | {a.seconds / once:.2f} |" + " | | |" * (len(precisions) - 1))
+    print(f"| decode once per rate | {twice:.2f} | {a.seconds / twice:.2f} |" + " | | |" * (len(precisions) - 1))
+    for label, name in steps + [("total (decode once + all extractors)", None)]:
+        cells = []
+        for prec in precisions:
+            t = once + sum(times[(prec, n)] for _, n in steps) if name is None else times[(prec, name)]
+            cells.append(f"{t:.2f} | {a.seconds / t:.2f}")
+            if prec != "fp32":
+                cells[-1] += " | " + ("" if name is None else
+                                      f"{cosines(rows[('fp32', name)], rows[(prec, name)]).min():.5f}")
+        print(f"| {label} | " + " | ".join(cells) + " |")
+    for prec, (encode, answer) in predictor_times.items():
+        print(f"predictor end to end, {prec}: encode_video {encode:.2f} s ({encode / a.seconds:.2f} min per minute of "
+              f"video), predict 2 queries {answer:.2f} s (VideoLights-B, random weights)")
     return 0
 
 

@@ -85,7 +85,7 @@ def main(argv=None):
                 args = ["--preset", "synthetic", "--feat_root", root, "--v_feat_dim", "3584", "--t_feat_dim", "1280",
                         "--bsz", "32", "--device", a.device, "--num_workers", str(a.num_workers)]
                 args += {"npz": [], "h5": ["--feat_store", "h5"], "cache": ["--feat_cache"]}[store]
-                args += ["--amp"] if precision == "amp" else []
+                args += ["--amp", "on" if precision == "amp" else "off"]
                 opt = parse_args(args)
                 compute, data = time_iterations(opt, a.iters, a.warmup)
                 rows.append((store, precision, compute, data))

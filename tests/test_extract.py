@@ -161,3 +161,40 @@ def test_parity_table_and_frame_rule_from_the_data(corpus, tmp_path, capsys):
     text_row = next(line for line in out.splitlines() if line.startswith("clip_text_features"))
     assert "1.0000" in text_row  # the same text features: cosine 1
     assert parity_main(["--ours", str(modern), "--released", str(tmp_path / "nowhere")]) == 2
+
+
+def _all_arrays(out):
+    arrays = {}
+    for d, _, files in os.walk(out):
+        for f in files:
+            with np.load(os.path.join(d, f)) as z:
+                arrays.update({(os.path.relpath(os.path.join(d, f), out), k): z[k].astype(np.float64)
+                               for k in z.files})
+    return arrays
+
+
+def test_bf16_where_the_cpu_has_it_and_float32_with_a_warning_where_not(corpus, tmp_path, capsys, monkeypatch):
+    """--bf16: bfloat16 autocast (other numbers, the same rows to a cosine of 0.99) on a CPU with native bfloat16;
+    on one without, float32 (the same files bit for bit) and one warning line; with --fp16, one error line."""
+    from video_lights.features import precision
+    flags = ["--annotations", str(corpus / "val.jsonl")]  # two videos' queries: enough, and quick
+    assert extract_main(_args(corpus, tmp_path / "fp32") + flags) == 2
+    capsys.readouterr()
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: False)
+    assert extract_main(_args(corpus, tmp_path / "fallback", "--bf16") + flags) == 2
+    err = capsys.readouterr().err
+    assert err.count("--bf16 ignored") == 1 and "no native bfloat16" in err and "Traceback" not in err
+    fp32, fallback = _all_arrays(tmp_path / "fp32"), _all_arrays(tmp_path / "fallback")
+    assert fp32.keys() == fallback.keys() and all(np.array_equal(fp32[k], fallback[k]) for k in fp32)
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
+    assert extract_main(_args(corpus, tmp_path / "bf16", "--bf16") + flags) == 2
+    assert "--bf16 ignored" not in capsys.readouterr().err
+    bf16 = _all_arrays(tmp_path / "bf16")
+    assert bf16.keys() == fp32.keys() and any(not np.array_equal(fp32[k], bf16[k]) for k in fp32)
+    for k in fp32:
+        a, b = fp32[k].reshape(-1, fp32[k].shape[-1]), bf16[k].reshape(-1, fp32[k].shape[-1])
+        cos = (a * b).sum(-1) / np.maximum(np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1), 1e-12)
+        assert cos.min() > 0.99, (k, cos.min())
+    assert extract_main(_args(corpus, tmp_path / "x", "--bf16", "--fp16")) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "exclude each other" in err and not os.path.exists(tmp_path / "x")

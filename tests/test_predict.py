@@ -1,6 +1,7 @@
 """The predictor on one's own videos: a synthetic video through tiny random extractors and a tiny VideoLights model,
 batching, videos of any length (windows, merging, a planted 20-minute input), the command line, the exported
 directory and the one-line errors."""
+import dataclasses
 import json
 import os
 import re
@@ -126,6 +127,10 @@ def test_encode_video_is_cached_by_content_in_memory_and_on_disk(predictor, enco
     assert again.sha256 == encoded.sha256 and again.source == str(copy) and len(os.listdir(cache)) == 1
     for n in predictor.video_types:
         np.testing.assert_array_equal(again.features[n], encoded.features[n])
+
+    bf16 = Predictor(predictor.model, predictor.opt, dataclasses.replace(predictor.extractors, precision="bf16"),
+                     cache_dir=str(cache), extractor_ids=predictor.extractor_ids)
+    assert bf16._extractor_key != fresh._extractor_key  # bfloat16 features are not float32's
 
 
 def test_short_video_gives_exactly_the_single_window_result(predictor, encoded):

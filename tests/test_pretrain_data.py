@@ -159,6 +159,20 @@ def test_models_through_the_exact_calls(corpus):
         assert got == pytest.approx(torch.softmax(out.itm_score, 1)[0, 1].item(), abs=1e-6)
 
 
+def test_bf16_autocast_keeps_the_matcher_and_the_captioner_close(corpus):
+    """bfloat16 autocast (--bf16) changes the numbers, not what they say: ITM probabilities within 0.02 and
+    captions of the same frames still text."""
+    video = captions.read_video(str(corpus / "videos" / "v29-cam-002.mkv"), "v29",
+                                probe(str(corpus / "videos" / "v29-cam-002.mkv")))
+    pairs = [(i, "a man cooks food") for i in range(len(video.itm_frames))]
+    fp32 = blip.BlipMatcher(str(corpus / "matcher")).match_probabilities(video.itm_frames, pairs)
+    bf16 = blip.BlipMatcher(str(corpus / "matcher"), bf16=True).match_probabilities(video.itm_frames, pairs)
+    assert bf16.dtype == np.float32 and not np.array_equal(fp32, bf16)
+    np.testing.assert_allclose(bf16, fp32, atol=0.02)
+    texts = blip.BlipCaptioner(str(corpus / "captioner"), bf16=True).captions(video.caption_frames)
+    assert len(texts) == 3 and all(isinstance(t, str) for t in texts)
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # The command line
 
@@ -254,6 +268,8 @@ def test_bad_models_and_arguments_are_one_clear_line(corpus, tmp_path, capsys):
     assert "nowhere: not a directory" in capsys.readouterr().err
     assert pretrain_data_main(_args(corpus, tmp_path / "x.jsonl", "--fp16")) == 2
     assert "--fp16 needs a CUDA device" in capsys.readouterr().err
+    assert pretrain_data_main(_args(corpus, tmp_path / "x.jsonl", "--fp16", "--bf16")) == 2
+    assert "exclude each other" in capsys.readouterr().err
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"vid": "a"}\nnot json\n')
     assert pretrain_data_main(_args(corpus, bad)) == 2

@@ -46,6 +46,8 @@ def build_parser():
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (torchrun: cuda:LOCAL_RANK)")
     p.add_argument("--batch_size", type=int, default=16, help="frames per CLIP / BLIP-2 batch (SlowFast: / 4)")
     p.add_argument("--fp16", action="store_true", help="CLIP and BLIP-2's ViT in float16 (CUDA), as the authors ran")
+    p.add_argument("--bf16", action="store_true",
+                   help="bfloat16 autocast (a CPU with AMX / AVX512-BF16, or CUDA; float32 with a warning elsewhere)")
     return p
 
 
@@ -90,7 +92,10 @@ def run(args):
     if not todo_v and not (todo_q and text_names):
         return gather(summary)
     extractors = Extractors.load(names, slowfast=args.slowfast, clip=args.clip, blip2=args.blip2,
-                                 device=local_device(args.device), batch_size=args.batch_size, fp16=args.fp16)
+                                 device=local_device(args.device), batch_size=args.batch_size, fp16=args.fp16,
+                                 bf16=args.bf16)
+    if extractors.precision_note and rank == 0:
+        print(extractors.precision_note, file=sys.stderr, flush=True)
     start = time.perf_counter()
     from tqdm import tqdm
     bar = tqdm(unit="s", unit_scale=True, desc=f"seconds of video (rank {rank})", disable=not sys.stderr.isatty())

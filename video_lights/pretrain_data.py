@@ -43,6 +43,9 @@ def build_parser():
                    help="caption frames per batch (videos are grouped up to it) and ITM frames / pairs per pass")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (torchrun: cuda:LOCAL_RANK)")
     p.add_argument("--fp16", action="store_true", help="both BLIP models in float16 (CUDA; the authors ran float32)")
+    p.add_argument("--bf16", action="store_true",
+                   help="both BLIP models under bfloat16 autocast (a CPU with AMX / AVX512-BF16, or CUDA; float32 "
+                        "with a warning elsewhere)")
     return p
 
 
@@ -121,14 +124,16 @@ def _load_models(args):
     try:
         import torch
         from video_lights.features.blip import BlipCaptioner, BlipMatcher
+        from video_lights.features.precision import resolve_precision
     except ImportError as e:
         raise UserError(f"caption generation needs the video extra: pip install -e .[video] ({e})") from None
     device = local_device(args.device)
-    if args.fp16 and not str(device).startswith("cuda"):
-        raise UserError("--fp16 needs a CUDA device")
-    dtype = torch.float16 if args.fp16 else torch.float32
-    return (BlipCaptioner(args.captioner, device=device, batch_size=args.batch_size, dtype=dtype),
-            BlipMatcher(args.matcher, device=device, batch_size=args.batch_size, dtype=dtype))
+    precision, note = resolve_precision(device, args.fp16, args.bf16)
+    if note:
+        print(note, file=sys.stderr, flush=True)
+    dtype, bf16 = (torch.float16 if precision == "fp16" else torch.float32), precision == "bf16"
+    return (BlipCaptioner(args.captioner, device=device, batch_size=args.batch_size, dtype=dtype, bf16=bf16),
+            BlipMatcher(args.matcher, device=device, batch_size=args.batch_size, dtype=dtype, bf16=bf16))
 
 
 def run(args):

@@ -2,6 +2,7 @@
 [--examples VIDEO ...] [--device cpu] [--slowfast W --clip M --blip2 M]: the web demo (needs the `demo` extra)."""
 import os
 import signal
+import sys
 import time
 
 from video_lights.utils.cli import ArgumentParser, UserError, command
@@ -23,6 +24,9 @@ def build_parser():
     p.add_argument("--clip", default=None, help="CLIP model id or directory (default: the checkpoint's)")
     p.add_argument("--blip2", default=None, help="BLIP-2 model id or directory (default: the checkpoint's)")
     p.add_argument("--cache_dir", default=None, help="also keep the videos' features on disk here (npz)")
+    p.add_argument("--bf16", action="store_true",
+                   help="the extractors under bfloat16 autocast (a CPU with AMX / AVX512-BF16, or CUDA; float32 with "
+                        "a warning elsewhere)")
     return p
 
 
@@ -58,7 +62,10 @@ def main(argv=None):
     from video_lights.app.server import serve
     from video_lights.predict import Predictor
     predictor = Predictor.from_checkpoint(args.checkpoint, device=args.device, slowfast=args.slowfast,
-                                          clip=args.clip, blip2=args.blip2, cache_dir=args.cache_dir)
+                                          clip=args.clip, blip2=args.blip2, cache_dir=args.cache_dir,
+                                          bf16=args.bf16)
+    if predictor.extractors.precision_note:
+        print(predictor.extractors.precision_note, file=sys.stderr, flush=True)
     running = serve(predictor, host=args.host, port=args.port, max_upload_mb=args.max_upload_mb,
                     examples=[os.path.abspath(e) for e in args.examples], top_k=args.top_k,
                     max_queries=args.max_queries, quiet=True)

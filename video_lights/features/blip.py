@@ -22,6 +22,7 @@ from transformers import GenerationConfig
 from video_lights.features.blip2 import blip_caption_clean
 from video_lights.features.clip import ModelError, check_frames, load_pretrained, normalize_pixels, save_snapshot
 from video_lights.features.layouts import DEFAULT_MODELS
+from video_lights.features.precision import bf16_autocast
 
 DEFAULT_CAPTIONER = DEFAULT_MODELS["blip_captioner"]
 DEFAULT_MATCHER = DEFAULT_MODELS["blip_itm"]
@@ -132,13 +133,16 @@ class BlipCaptioner:
 
     model: hub id looked up in the local Hugging Face cache only, a local directory, or a
     BlipForConditionalGeneration (then `tokenizer` is needed); dtype: float32 (LAVIS), torch.float16 on CUDA for
-    speed; batch_size: frames per generate call."""
+    speed; bf16: bfloat16 autocast around float32 weights (features/precision.py); batch_size: frames per generate
+    call."""
 
-    def __init__(self, model=DEFAULT_CAPTIONER, device="cpu", batch_size=16, dtype=torch.float32, tokenizer=None):
+    def __init__(self, model=DEFAULT_CAPTIONER, device="cpu", batch_size=16, dtype=torch.float32, tokenizer=None,
+                 bf16=False):
         self.device = torch.device(device)
         self.model, self.tokenizer = _load(BlipForConditionalGeneration, model, DEFAULT_CAPTIONER, self.device,
                                            dtype, tokenizer)
         self.dtype = dtype
+        self.bf16 = bool(bf16)
         self.batch_size = int(batch_size)
         self._image_size = self.model.config.vision_config.image_size
         text = self.model.config.text_config
@@ -155,7 +159,8 @@ class BlipCaptioner:
         """pixel_values (B, 3, 384, 384) -> token ids (B, T <= 30): [DEC], the prompt's words, the caption,
         [SEP] (then [PAD] up to the longest of the batch)."""
         prompt = torch.tensor([self._prompt_ids] * len(pixel_values), device=self.device)
-        return self.model.generate(pixel_values=pixel_values, input_ids=prompt)
+        with bf16_autocast(self.device, self.bf16):
+            return self.model.generate(pixel_values=pixel_values, input_ids=prompt)
 
     def captions(self, frames) -> list:
         """frames uint8 (N, 224, 224, 3) RGB -> N captions: the beam-search output decoded without special tokens
@@ -179,14 +184,16 @@ class BlipMatcher:
     ITM head on the first token, class 1 ("match").
 
     model: hub id looked up in the local Hugging Face cache only, a local directory, or a BlipForImageTextRetrieval
-    (then `tokenizer` is needed); dtype: float32 (LAVIS), torch.float16 on CUDA for speed; batch_size: frames or
-    frame-text pairs per forward pass."""
+    (then `tokenizer` is needed); dtype: float32 (LAVIS), torch.float16 on CUDA for speed; bf16: bfloat16 autocast
+    around float32 weights (features/precision.py); batch_size: frames or frame-text pairs per forward pass."""
 
-    def __init__(self, model=DEFAULT_MATCHER, device="cpu", batch_size=16, dtype=torch.float32, tokenizer=None):
+    def __init__(self, model=DEFAULT_MATCHER, device="cpu", batch_size=16, dtype=torch.float32, tokenizer=None,
+                 bf16=False):
         self.device = torch.device(device)
         self.model, self.tokenizer = _load(BlipForImageTextRetrieval, model, DEFAULT_MATCHER, self.device, dtype,
                                            tokenizer)
         self.dtype = dtype
+        self.bf16 = bool(bf16)
         self.batch_size = int(batch_size)
         self._image_size = self.model.config.vision_config.image_size
         text = self.model.config.text_config
@@ -209,9 +216,10 @@ class BlipMatcher:
         """frames uint8 (M, 224, 224, 3) RGB -> the ViT's last hidden state (M, 1 + patches, vision width), in
         `dtype` on the device."""
         frames = check_frames(frames, 224)
-        return torch.cat([self.model.vision_model(pixel_values=blip_pixels(
-            frames[i:i + self.batch_size], self._image_size, self.device, self.dtype)).last_hidden_state
-            for i in range(0, len(frames), self.batch_size)])
+        with bf16_autocast(self.device, self.bf16):
+            return torch.cat([self.model.vision_model(pixel_values=blip_pixels(
+                frames[i:i + self.batch_size], self._image_size, self.device, self.dtype)).last_hidden_state
+                for i in range(0, len(frames), self.batch_size)])
 
     @torch.no_grad()
     def match_probabilities(self, frames, pairs) -> np.ndarray:
@@ -228,11 +236,12 @@ class BlipMatcher:
             chunk = pairs[i:i + self.batch_size]
             ids, mask = self._text_inputs([t for _, t in chunk])                 # (B, L)
             embeds = images[torch.tensor([row[f] for f, _ in chunk], device=images.device)]
-            hidden = self.model.text_encoder(
-                input_ids=ids, attention_mask=mask, encoder_hidden_states=embeds,
-                encoder_attention_mask=torch.ones(embeds.shape[:-1], dtype=torch.long, device=embeds.device),
-            ).last_hidden_state                                                   # (B, L, text width)
-            logits = self.model.itm_head(hidden[:, 0]).float()                    # (B, 2)
+            with bf16_autocast(self.device, self.bf16):
+                hidden = self.model.text_encoder(
+                    input_ids=ids, attention_mask=mask, encoder_hidden_states=embeds,
+                    encoder_attention_mask=torch.ones(embeds.shape[:-1], dtype=torch.long, device=embeds.device),
+                ).last_hidden_state                                               # (B, L, text width)
+                logits = self.model.itm_head(hidden[:, 0]).float()                # (B, 2)
             out.append(torch.softmax(logits, dim=1)[:, 1].cpu().numpy())
         return np.concatenate(out)
 

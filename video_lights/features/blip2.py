@@ -17,6 +17,7 @@ from transformers import Blip2Config, Blip2ForImageTextRetrieval, BertTokenizer
 
 from video_lights.features.clip import ModelError, check_frames, load_pretrained, pixel_values, save_snapshot
 from video_lights.features.layouts import DEFAULT_MODELS
+from video_lights.features.precision import bf16_autocast
 
 DEFAULT_MODEL = DEFAULT_MODELS["blip2"]
 MAX_WORDS = 50      # LAVIS `blip_caption` processor default
@@ -39,9 +40,11 @@ class Blip2Extractor:
     model: hub id looked up in the local Hugging Face cache only, a local directory, or a Blip2ForImageTextRetrieval;
     dtype: the dtype of the
     vision transformer (float32; torch.float16 on CUDA, as LAVIS runs its ViT-g under fp16 -- the Q-Former, the
-    query tokens and the text embeddings stay float32 as in LAVIS); batch_size: frames per forward pass."""
+    query tokens and the text embeddings stay float32 as in LAVIS); batch_size: frames per forward pass; bf16:
+    bfloat16 autocast around float32 weights (features/precision.py)."""
 
-    def __init__(self, model=DEFAULT_MODEL, device="cpu", batch_size=64, dtype=torch.float32, tokenizer=None):
+    def __init__(self, model=DEFAULT_MODEL, device="cpu", batch_size=64, dtype=torch.float32, tokenizer=None,
+                 bf16=False):
         if isinstance(model, Blip2ForImageTextRetrieval):  # an already built model (benchmarks)
             self.model, self.tokenizer = model.eval(), tokenizer
         else:
@@ -50,6 +53,7 @@ class Blip2Extractor:
         self.model.vision_model.to(dtype)
         self.device = torch.device(device)
         self.dtype = dtype
+        self.bf16 = bool(bf16)
         self.batch_size = int(batch_size)
         self.model.to(self.device)
         self._image_size = self.model.config.vision_config.image_size
@@ -75,11 +79,12 @@ class Blip2Extractor:
         out = np.empty((len(frames), self.image_dim), np.float32)
         for i in range(0, len(frames), self.batch_size):
             pixels = pixel_values(frames[i:i + self.batch_size], self.device, self.dtype, eps=0.0)
-            patches = self.model.vision_model(pixel_values=pixels).last_hidden_state     # (B, 1 + P, vision width)
-            patch_mask = torch.ones(patches.shape[:-1], dtype=torch.long, device=patches.device)
-            queries = self.model.query_tokens.expand(len(pixels), -1, -1)               # (B, Q, 768)
-            q = self.model.qformer(query_embeds=queries, encoder_hidden_states=patches,
-                                   encoder_attention_mask=patch_mask).last_hidden_state  # (B, Q, 768)
+            with bf16_autocast(self.device, self.bf16):
+                patches = self.model.vision_model(pixel_values=pixels).last_hidden_state  # (B, 1 + P, vision width)
+                patch_mask = torch.ones(patches.shape[:-1], dtype=torch.long, device=patches.device)
+                queries = self.model.query_tokens.expand(len(pixels), -1, -1)            # (B, Q, 768)
+                q = self.model.qformer(query_embeds=queries, encoder_hidden_states=patches,
+                                       encoder_attention_mask=patch_mask).last_hidden_state  # (B, Q, 768)
             out[i:i + len(pixels)] = q[:, 0].float().cpu().numpy()
         return out
 
@@ -98,8 +103,9 @@ class Blip2Extractor:
         unprojected)}."""
         input_ids = torch.tensor([self.token_ids(query)], device=self.device)
         mask = torch.ones_like(input_ids)
-        embeds = self.model.embeddings(input_ids=input_ids)                              # (1, L, 768)
-        hidden = self.model.qformer(query_embeds=embeds, query_length=0, attention_mask=mask).last_hidden_state
+        with bf16_autocast(self.device, self.bf16):
+            embeds = self.model.embeddings(input_ids=input_ids)                          # (1, L, 768)
+            hidden = self.model.qformer(query_embeds=embeds, query_length=0, attention_mask=mask).last_hidden_state
         rows = hidden[0].float().cpu().numpy()
         return {"last_hidden_state": rows, "pooler_output": rows[0].copy()}
 

@@ -23,6 +23,7 @@ import transformers
 from transformers import AutoConfig, CLIPConfig, CLIPModel, CLIPTokenizer
 
 from video_lights.features.layouts import DEFAULT_MODELS
+from video_lights.features.precision import bf16_autocast
 from video_lights.utils.cli import UserError
 
 DEFAULT_MODEL = DEFAULT_MODELS["clip"]
@@ -188,9 +189,11 @@ class ClipExtractor:
     """CLIP image and text features from a HuggingFace CLIPModel (+ CLIPTokenizer).
 
     model: hub id looked up in the local Hugging Face cache only, a local directory, or a CLIPModel; dtype: the weights' dtype
-    (float32; torch.float16 on CUDA as OpenAI CLIP runs there); batch_size: frames per forward pass."""
+    (float32; torch.float16 on CUDA as OpenAI CLIP runs there); batch_size: frames per forward pass; bf16: bfloat16
+    autocast around float32 weights (features/precision.py)."""
 
-    def __init__(self, model=DEFAULT_MODEL, device="cpu", batch_size=64, dtype=torch.float32, tokenizer=None):
+    def __init__(self, model=DEFAULT_MODEL, device="cpu", batch_size=64, dtype=torch.float32, tokenizer=None,
+                 bf16=False):
         if isinstance(model, CLIPModel):  # an already built model (benchmarks); text features need `tokenizer`
             self.model, self.tokenizer = model.to(dtype).eval(), tokenizer
         else:
@@ -198,6 +201,7 @@ class ClipExtractor:
                                                          lambda config: config.text_config.vocab_size, dtype)
         self.device = torch.device(device)
         self.dtype = dtype
+        self.bf16 = bool(bf16)
         self.batch_size = int(batch_size)
         self.model.to(self.device)
         self._image_size = self.model.config.vision_config.image_size
@@ -220,8 +224,10 @@ class ClipExtractor:
         out = np.empty((len(frames), self.image_dim), np.float32)
         for i in range(0, len(frames), self.batch_size):
             pixels = pixel_values(frames[i:i + self.batch_size], self.device, self.dtype, eps=1e-8)
-            cls = self.model.vision_model(pixel_values=pixels).pooler_output      # (B, hidden), post-LayerNorm
-            out[i:i + len(pixels)] = self.model.visual_projection(cls).float().cpu().numpy()
+            with bf16_autocast(self.device, self.bf16):
+                cls = self.model.vision_model(pixel_values=pixels).pooler_output  # (B, hidden), post-LayerNorm
+                rows = self.model.visual_projection(cls)
+            out[i:i + len(pixels)] = rows.float().cpu().numpy()
         return out
 
     def token_ids(self, query: str) -> list:
@@ -234,8 +240,9 @@ class ClipExtractor:
         `final_layer_norm` and before the projection; "pooler_output": float32 (image_dim,), the EOT row
         projected by `text_projection`}."""
         input_ids = torch.tensor([self.token_ids(query)], device=self.device)  # one query: no padding
-        out = self.model.text_model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids))
-        pooled = self.model.text_projection(out.pooler_output)[0]
+        with bf16_autocast(self.device, self.bf16):
+            out = self.model.text_model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids))
+            pooled = self.model.text_projection(out.pooler_output)[0]
         return {"last_hidden_state": out.last_hidden_state[0].float().cpu().numpy(),
                 "pooler_output": pooled.float().cpu().numpy()}
 

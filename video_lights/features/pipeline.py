@@ -15,37 +15,41 @@ import numpy as np
 
 from video_lights.features.decode import VideoError, probe, sample_video, short_video_rate
 from video_lights.features.layouts import DEFAULT_MODELS, TEXT_EXTRACTORS, VIDEO_EXTRACTORS
-from video_lights.utils.cli import UserError
 
 
 
 @dataclasses.dataclass
 class Extractors:
-    """The loaded feature extractors (None = that type is not extracted)."""
+    """The loaded feature extractors (None = that type is not extracted) and the precision they run in."""
     slowfast: Optional[object] = None
     clip: Optional[object] = None
     blip2: Optional[object] = None
+    precision: str = "fp32"            # features/precision.py: fp32, fp16 or bf16
+    precision_note: Optional[str] = None  # the warning when --bf16 fell back to float32
 
     @classmethod
     def load(cls, names, slowfast=None, clip=DEFAULT_MODELS["clip"], blip2=DEFAULT_MODELS["blip2"], device="cpu",
-             batch_size=16, fp16=False):
+             batch_size=16, fp16=False, bf16=False):
         """Load the named extractors (weights from local paths or the local Hugging Face cache; nothing is
         downloaded). slowfast: a .safetensors file made by `python -m video_lights.features.convert_slowfast`.
-        fp16: CLIP and BLIP-2's ViT in float16 on CUDA, as OpenAI CLIP and LAVIS run there (SlowFast stays fp32)."""
+        fp16: CLIP and BLIP-2's ViT in float16 on CUDA, as OpenAI CLIP and LAVIS run there (SlowFast stays fp32).
+        bf16: all three under bfloat16 autocast, where the device has native bfloat16 (else float32 and
+        `precision_note` says so; features/precision.py)."""
         import torch
-        if fp16 and not str(device).startswith("cuda"):
-            raise UserError("--fp16 needs a CUDA device (float16 CLIP / BLIP-2 as the authors ran them on GPUs)")
-        dtype = torch.float16 if fp16 else torch.float32
-        out = cls()
+        from video_lights.features.precision import resolve_precision
+        precision, note = resolve_precision(device, fp16, bf16)
+        dtype = torch.float16 if precision == "fp16" else torch.float32
+        auto = precision == "bf16"
+        out = cls(precision=precision, precision_note=note)
         if "slowfast" in names:
             from video_lights.features.slowfast import SlowFastExtractor
-            out.slowfast = SlowFastExtractor(slowfast, device=device, batch_size=max(1, batch_size // 4))
+            out.slowfast = SlowFastExtractor(slowfast, device=device, batch_size=max(1, batch_size // 4), bf16=auto)
         if "clip" in names:
             from video_lights.features.clip import ClipExtractor
-            out.clip = ClipExtractor(clip, device=device, batch_size=batch_size, dtype=dtype)
+            out.clip = ClipExtractor(clip, device=device, batch_size=batch_size, dtype=dtype, bf16=auto)
         if "blip2" in names:
             from video_lights.features.blip2 import Blip2Extractor
-            out.blip2 = Blip2Extractor(blip2, device=device, batch_size=batch_size, dtype=dtype)
+            out.blip2 = Blip2Extractor(blip2, device=device, batch_size=batch_size, dtype=dtype, bf16=auto)
         return out
 
     def video_names(self):

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from video_lights.features.precision import bf16_autocast
 from video_lights.utils.cli import UserError
 from video_lights.utils.io import atomic_open
 
@@ -397,14 +398,16 @@ class SlowFastExtractor:
     """SlowFast rows of a video's clips, batched.
 
     weights: a .safetensors path (None: default_weights_path()) or a SlowFastR50 already built. The model runs in
-    eval mode under torch.no_grad(); its inputs are cast to its dtype (so `extractor.model.half()` runs fp16).
+    eval mode under torch.no_grad(); its inputs are cast to its dtype (so `extractor.model.half()` runs fp16);
+    bf16: bfloat16 autocast around the float32 model (features/precision.py).
     """
 
-    def __init__(self, weights, device="cpu", batch_size=8):
+    def __init__(self, weights, device="cpu", batch_size=8, bf16=False):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.device = torch.device(device)
         self.batch_size = batch_size
+        self.bf16 = bool(bf16)
         model = weights if isinstance(weights, SlowFastR50) else load_slowfast(weights, self.device)
         self.model = model.to(self.device).eval()
 
@@ -417,7 +420,9 @@ class SlowFastExtractor:
         clips = torch.from_numpy(np.stack(batch)).to(self.device)
         dtype = next(self.model.parameters()).dtype
         slow, fast = pathway_inputs(clips, src_fps)
-        return self.model(slow.to(dtype), fast.to(dtype)).float().cpu().numpy()
+        with bf16_autocast(self.device, self.bf16):
+            rows = self.model(slow.to(dtype), fast.to(dtype))
+        return rows.float().cpu().numpy()
 
     def features(self, clips_iter_or_list, src_fps: int) -> np.ndarray:
         """clips: an iterable of clips (T, H, W, 3) uint8 (ClipAssembler's), or one (N, T, H, W, 3) array;

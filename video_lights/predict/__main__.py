@@ -38,6 +38,9 @@ def build_parser():
     p.add_argument("--clip", help="CLIP: hub id (local cache) or folder (default: the checkpoint's / OpenAI's)")
     p.add_argument("--blip2", help="BLIP-2: hub id (local cache) or folder (default: the checkpoint's / Salesforce's)")
     p.add_argument("--fp16", action="store_true", help="CLIP and BLIP-2's ViT in float16 (CUDA)")
+    p.add_argument("--bf16", action="store_true",
+                   help="the extractors under bfloat16 autocast (a CPU with AMX / AVX512-BF16, or CUDA; float32 with "
+                        "a warning elsewhere)")
     return p
 
 
@@ -57,7 +60,10 @@ def main(argv=None):
         probe(args.video)
     print(f"loading {args.checkpoint} and its extractors ...", file=sys.stderr, flush=True)
     predictor = Predictor.from_checkpoint(args.checkpoint, device=args.device, slowfast=args.slowfast,
-                                          clip=args.clip, blip2=args.blip2, cache_dir=args.cache_dir, fp16=args.fp16)
+                                          clip=args.clip, blip2=args.blip2, cache_dir=args.cache_dir, fp16=args.fp16,
+                                          bf16=args.bf16)
+    if predictor.extractors.precision_note:
+        print(predictor.extractors.precision_note, file=sys.stderr, flush=True)
     start = time.perf_counter()
     if args.video.endswith(".npz"):
         video = VideoFeatures.load(args.video)

@@ -154,21 +154,26 @@ class Predictor:
         if extractors is not None:
             self.check_extractors(extractors)
             # part of the cache key: what the extractors are (it never changes for a predictor)
+            precision = getattr(extractors, "precision", "fp32")
             desc = dict(types=self.video_types, ids={n: self.extractor_ids.get(n, "") for n in self.video_types},
                         dims=[_video_dim(getattr(extractors, n)) for n in self.video_types],
-                        clip_length=opt.clip_length, frame_rule=frame_rule, format=CACHE_FORMAT)
+                        clip_length=opt.clip_length, frame_rule=frame_rule, format=CACHE_FORMAT,
+                        # reduced-precision features are other features; float32's keys stay as they were
+                        **({} if precision == "fp32" else {"precision": precision}))
             self._extractor_key = hashlib.sha256(json.dumps(desc, sort_keys=True).encode()).hexdigest()[:16]
 
     # ---------------------------------------------------------------------------------------------------------
     @classmethod
     def from_checkpoint(cls, checkpoint, device="cpu", slowfast=None, clip=None, blip2=None, cache_dir=None,
-                        batch_size=32, extractor_batch_size=16, fp16=False, frame_rule="modern"):
+                        batch_size=32, extractor_batch_size=16, fp16=False, bf16=False,
+                        frame_rule="modern"):
         """Build the model of a checkpoint and load the extractors it needs.
 
         checkpoint: our or the authors' .ckpt, a directory written by `python -m video_lights.export`, or a Hugging
         Face hub id of such a directory (local cache only). slowfast / clip / blip2: extractor weights (a
         .safetensors file / a hub id or folder); default: the ids of the exported config.json, else the
-        released extractors (features/layouts.py extractor_ids).
+        released extractors (features/layouts.py extractor_ids). fp16 / bf16: the extractors' precision
+        (features/precision.py).
         Raises UserError (one line) for a checkpoint that cannot be read, features this install cannot compute,
         missing extractor weights or extractors whose widths do not fit the model.
         """
@@ -185,7 +190,7 @@ class Predictor:
         ids = extractor_ids(names, dict(slowfast=slowfast, clip=clip, blip2=blip2),
                             (ckpt.get("config") or {}).get("extractors"))
         extractors = Extractors.load(names, slowfast=ids["slowfast"], clip=ids["clip"], blip2=ids["blip2"],
-                                     device=device, batch_size=extractor_batch_size, fp16=fp16)
+                                     device=device, batch_size=extractor_batch_size, fp16=fp16, bf16=bf16)
         return cls(model, opt, extractors, device, batch_size=batch_size, cache_dir=cache_dir, source=source,
                    frame_rule=frame_rule, extractor_ids={n: str(ids[n]) for n in names})
 
