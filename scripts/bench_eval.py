@@ -114,7 +114,8 @@ def main() -> None:
                 if official_ok:
                     times[(label, "official")].append(run_cli(
                         [sys.executable, "standalone_eval/eval.py", "--submission_path", str(sub_path),
-                         "--gt_path", str(gt_path), "--save_path", str(out), "--not_verbose"], args.official, pythonpath=args.official))
+                         "--gt_path", str(gt_path), "--save_path", str(out), "--not_verbose"],
+                        args.official, pythonpath=args.official))
                 sub, gt = read_jsonl(sub_path), read_jsonl(gt_path)
                 start = time.perf_counter()
                 eval_submission(sub, gt, verbose=False)

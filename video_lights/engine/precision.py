@@ -26,7 +26,7 @@ def resolve_amp(requested, device):
         requested = "off"
     if requested not in AMP_CHOICES:
         raise ValueError(f"--amp must be one of {', '.join(AMP_CHOICES)}, got {requested!r}")
-    cpu = f"this CPU ({torch.backends.cpu.get_cpu_capability()}"
+    cpu = f"this CPU ({torch.backends.cpu.get_cpu_capability()})"
     if device.type == "cuda":
         if requested == "on":
             return True, "precision: float16 autocast with a gradient scaler (--amp on, CUDA)", False
@@ -39,11 +39,11 @@ def resolve_amp(requested, device):
     if requested == "off":
         return False, "precision: float32 (--amp off)", False
     if native:
-        return True, (f"precision: bfloat16 autocast ({cpu}) has native bfloat16 matrix products; --amp off "
-                      f"for float32)"), False
+        return True, (f"precision: bfloat16 autocast (--amp {requested}): {cpu} has native bfloat16 matrix "
+                      f"products; --amp off for float32"), False
     if requested == "auto":
-        return False, f"precision: float32 (--amp auto: {cpu}) has no native bfloat16)", False
-    return False, (f"precision: float32: --amp on asked for bfloat16, but {cpu}) has no native bfloat16 matrix "
+        return False, f"precision: float32 (--amp auto): {cpu} has no native bfloat16", False
+    return False, (f"precision: float32: --amp on asked for bfloat16, but {cpu} has no native bfloat16 matrix "
                    f"products (AMX-BF16 / AVX512-BF16), where it runs many times slower than float32"), True
 
 
