@@ -1,5 +1,5 @@
 # Sourced by the other scripts: create .venv (once), install torch==2.13.0 and this project into it, activate it.
-# Re-installs the project only when setup.py or the extras (VIDEOLIGHTS_EXTRAS, default test) changed.
+# Re-installs the project only when pyproject.toml or the extras (VIDEOLIGHTS_EXTRAS, default test) changed.
 _root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 _venv="${VIDEOLIGHTS_VENV:-$_root/.venv}"
 if [ ! -x "$_venv/bin/python" ]; then
@@ -13,7 +13,7 @@ if ! "$_venv/bin/python" -c "import torch" 2>/dev/null; then
 fi
 _extras="${VIDEOLIGHTS_EXTRAS:-test}"   # test.sh adds the video extra (feature extraction tests)
 _stamp="$_venv/.video_lights_installed"
-_want="$(cat "$_root/setup.py" | sha256sum | cut -d' ' -f1) $_extras"
+_want="$(cat "$_root/pyproject.toml" | sha256sum | cut -d' ' -f1) $_extras"
 if [ ! -f "$_stamp" ] || [ "$(cat "$_stamp")" != "$_want" ]; then
   echo "[setup] installing video_lights (editable) with the extras: $_extras"
   "$_venv/bin/python" -m pip install -q -e "$_root[$_extras]"

@@ -11,7 +11,13 @@ Layout (imports point down this list, never up):
     train.py, inference.py, domain_report.py, data/{check,pack,synthetic}.py   command lines (imported by nothing)
 The names above are imported lazily, so `import video_lights.data` does not load the model.
 """
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError as _NotInstalled
+from importlib.metadata import version as _version
+
+try:
+    __version__ = _version("video_lights")  # pyproject.toml's, through the installed package's metadata
+except _NotInstalled:  # a source tree that was never installed
+    __version__ = "unknown"
 __all__ = ["parse_args", "build_model", "load_checkpoint"]
 
 
