@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run the whole test suite on a fresh machine: sets up .venv on first use, then pytest.
+# Run the whole test suite on a fresh machine: sets up .venv on first use, then pytest, then the wheel check
+# (scripts/check_wheel.sh, only when no arguments are given).
 # Extra arguments go to pytest, e.g. `bash scripts/test.sh tests/test_eval.py -x`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,3 +22,5 @@ if [ ! -x "${VIDEOLIGHTS_CHROMIUM:-/usr/bin/chromium}" ] && command -v apt-get >
   unset _sudo
 fi
 python -m pytest -q "$@"
+# the whole suite (no arguments, as CI runs it) also builds the wheel and runs commands from a fresh install of it
+if [ $# -eq 0 ]; then bash scripts/check_wheel.sh; fi
