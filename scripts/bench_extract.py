@@ -16,10 +16,9 @@ import sys
 import tempfile
 import time
 
-import torch
-
 import av
 import numpy as np
+import torch
 
 from video_lights.features.decode import decode
 from video_lights.features.slowfast import ClipAssembler, SlowFastExtractor, SlowFastR50
@@ -51,6 +50,7 @@ def full_size_clip(device, dtype, bf16=False):
     """CLIP ViT-B/32 at its released size with random weights; a small stand-in tokenizer (the vocabulary size
     does not change the speed of the image or text tower)."""
     from transformers import CLIPConfig, CLIPModel
+
     from video_lights.features.clip import ClipExtractor, _tiny_tokenizer
     tokenizer = _tiny_tokenizer()
     model = CLIPModel(CLIPConfig(projection_dim=512,
@@ -67,6 +67,7 @@ def full_size_clip(device, dtype, bf16=False):
 def full_size_blip2(device, dtype, bf16=False):
     """BLIP-2 (ViT-g + Q-Former) at its released size with random weights and a stand-in BERT vocabulary."""
     from transformers import Blip2Config, Blip2ForImageTextRetrieval
+
     from video_lights.features.blip2 import Blip2Extractor, tiny_tokenizer
     tokenizer = tiny_tokenizer()
     config = Blip2Config(vision_config=dict(hidden_size=1408, intermediate_size=6144, num_hidden_layers=39,
@@ -134,7 +135,7 @@ def main(argv=None):
                 encode, video = timed(lambda: predictor.encode_video(path))
                 answer, _ = timed(lambda: predictor.predict(video, ["a man cooks pasta", "a dog runs on the beach"]))
                 predictor_times[prec] = (encode, answer)
-            del extractors, run
+            extractors = run = warm = None  # free this precision's models before the next
     print(f"{a.seconds:.0f}-s 640x360 30-fps video, device {a.device}"
           + (f" ({cpu_description()}, {torch.get_num_threads()} threads)" if a.device == "cpu" else
              f" ({torch.cuda.get_device_name()})") + ", random full-size weights")

@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 import torch
-
 from bench_model import make_batch, qvhl_b_opt
+
 from video_lights.config import load_opt
 from video_lights.engine.precision import autocast_context, grad_scaler, resolve_amp
 from video_lights.engine.training import train_step

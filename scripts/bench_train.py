@@ -92,7 +92,8 @@ def main(argv=None):
                 print(f"  {store:<6}{precision:<6} compute {compute:.3f} s/iter, data {data:.4f} s/iter", flush=True)
 
     iters_per_epoch = -(-QVHL_TRAIN_QUERIES // 32)
-    device = torch.cuda.get_device_name(opt.device) if opt.device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
+    device = (torch.cuda.get_device_name(opt.device) if opt.device.type == "cuda"
+              else f"CPU ({torch.get_num_threads()} threads)")
     print(f"\nVideoLights-B, batch 32, {device}, torch {torch.__version__}; epoch = {iters_per_epoch} iterations")
     print(f"{'store':<8}{'precision':<11}{'s/iter':>8}{'data s/iter':>13}{'data %':>8}{'s/epoch':>9}")
     for store, precision, compute, data in rows:

@@ -21,6 +21,7 @@ if [ ! -x "${VIDEOLIGHTS_CHROMIUM:-/usr/bin/chromium}" ] && command -v apt-get >
   } >/dev/null 2>&1 || echo "[setup] could not install chromium: the browser test will skip"
   unset _sudo
 fi
+ruff check .   # lint (pyproject.toml [tool.ruff]); a lint error fails the run before the tests
 python -m pytest -q "$@"
 # the whole suite (no arguments, as CI runs it) also builds the wheel and runs commands from a fresh install of it
 if [ $# -eq 0 ]; then bash scripts/check_wheel.sh; fi

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import tiny_opt
 
 from video_lights import load_checkpoint
-from video_lights.model.checkpoint import CheckpointError, save_checkpoint
-from conftest import tiny_opt
 from video_lights.model import build_model
+from video_lights.model.checkpoint import CheckpointError, save_checkpoint
 
 
 def _opt(**overrides):
@@ -96,7 +96,8 @@ def test_mismatch_errors_name_keys_and_dims(tmp_path):
     path = tmp_path / "a.ckpt"
     save_checkpoint(path, model, opt=_opt())
     other = build_model(_opt(v_feat_dim=18))
-    with pytest.raises(CheckpointError, match=r"checkpoint was trained with a 22-wide video input \(v_feat_dim 20 \+ 2 for tef\), the model has 20"):
+    with pytest.raises(CheckpointError, match=r"checkpoint was trained with a 22-wide video input "
+                                              r"\(v_feat_dim 20 \+ 2 for tef\), the model has 20"):
         load_checkpoint(path, other)
     no_mr = build_model(_opt(mr_to_hd_loss=False))
     with pytest.raises(CheckpointError, match="unexpected in checkpoint: gru_extractor.*mr_to_hd_loss"):

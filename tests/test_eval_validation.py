@@ -1,5 +1,5 @@
-"""Strict by default (docs/fidelity.md, 'Evaluation'): every malformed case gets one message, exit code 2 and no output file;
-scoreable oddities get a warning; --compat scores what the official evaluator scores."""
+"""Strict by default (docs/fidelity.md, 'Evaluation'): every malformed case gets one message, exit code 2 and no
+output file; scoreable oddities get a warning; --compat scores what the official evaluator scores."""
 import copy
 import json
 import math

@@ -5,8 +5,8 @@ import os
 
 import numpy as np
 import pytest
-
 from conftest import TINY_MODEL
+
 from video_lights.config import parse_args
 from video_lights.data import REGISTRY, DataError, load_spec
 from video_lights.data.specs import MR_SELECTION, QVHL_SELECTION

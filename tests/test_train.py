@@ -4,15 +4,14 @@ import os
 
 import pytest
 import torch
-
 from conftest import TINY_MODEL, synthetic_run_args
+
 from video_lights.config import parse_args
 from video_lights.data.synthetic import generate
 from video_lights.engine import trainer as trainer_module
 from video_lights.engine.trainer import train
 from video_lights.inference import main as inference_main
 from video_lights.train import main as train_main
-
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +151,8 @@ def test_charades_sta_trains_and_scores(shared_data, tmp_path):
         (feats / name).mkdir(parents=True)
         for r in train_rows + test:
             np.savez(feats / name / f"qid{r['qid']}.npz", last_hidden_state=rng.normal(size=(9, 8)).astype(np.float32))
-    train(parse_args(["--preset", "charades_sta", "--feat_root", str(feats), "--train_path", str(tmp_path / "train.jsonl"),
+    train(parse_args(["--preset", "charades_sta", "--feat_root", str(feats),
+                      "--train_path", str(tmp_path / "train.jsonl"),
                       "--eval_path", str(tmp_path / "test.jsonl"), "--v_feat_dim", "24", "--t_feat_dim", "16",
                       "--results_root", str(tmp_path / "results"), "--exp_id", "t", "--device", "cpu",
                       "--num_workers", "0", "--bsz", "8", "--n_epoch", "1", "--eval_epoch", "1", *TINY_MODEL]))

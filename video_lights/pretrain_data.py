@@ -37,7 +37,8 @@ def build_parser():
     p.add_argument("--out", required=True, help="the jsonl to write (appended to when it exists)")
     p.add_argument("--captioner", default=DEFAULT_MODELS["blip_captioner"],
                    help="BLIP captioner: hub id (local cache) or folder")
-    p.add_argument("--matcher", default=DEFAULT_MODELS["blip_itm"], help="BLIP ITM model: hub id (local cache) or folder")
+    p.add_argument("--matcher", default=DEFAULT_MODELS["blip_itm"],
+                   help="BLIP ITM model: hub id (local cache) or folder")
     p.add_argument("--max_duration", type=float, default=500.0, help="skip videos longer than this (s)")
     p.add_argument("--batch_size", type=int, default=16,
                    help="caption frames per batch (videos are grouped up to it) and ITM frames / pairs per pass")
@@ -123,6 +124,7 @@ def merge_parts(out, vids):
 def _load_models(args):
     try:
         import torch
+
         from video_lights.features.blip import BlipCaptioner, BlipMatcher
         from video_lights.features.precision import resolve_precision
     except ImportError as e:

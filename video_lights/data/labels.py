@@ -1,4 +1,5 @@
-"""Training targets of one annotation row, exactly as the authors' StartEndDataset computes them (get_saliency_labels_*).
+"""Training targets of one annotation row, exactly as the authors' StartEndDataset computes them
+(get_saliency_labels_*).
 
 All randomness comes from Python's global `random` module, like the reference, so seeding `random` reproduces
 its draws. Nothing here mutates its inputs (the reference shuffled the cached window list in place).

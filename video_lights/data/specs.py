@@ -41,7 +41,8 @@ BRIEF_METRICS = {"moment_retrieval": _MR + [f"MR-full-R1@{t}" for t in ("0.3", "
                  "tvsum": ["mAP"], "youtube": ["mAP"]}
 _TYPES = {"name": str, "label_kind": str, "tag": str, "clip_length": (int, float), "max_v_l": int,
           "saliency_in_submission": bool, "text_file": str, "text_key": str, "snap_max_ts": (int, float, type(None)),
-          "metrics": (str, type(None)), "selection": (dict, type(None)), "save_every": int, "domains": bool, "download": str}
+          "metrics": (str, type(None)), "selection": (dict, type(None)), "save_every": int, "domains": bool,
+          "download": str}
 
 
 @dataclasses.dataclass(frozen=True)

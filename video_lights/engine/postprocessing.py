@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from video_lights.utils.spans import span_cxw_to_xx
 
+
 def round4(x: float) -> float:
     return float(f"{x:.4f}")
 
@@ -96,6 +97,7 @@ def apply_nms(submission, nms_thd, max_before_nms, max_after_nms):
     out = []
     for row in submission:
         row = dict(row)
-        row["pred_relevant_windows"] = temporal_nms(row["pred_relevant_windows"][:max_before_nms], nms_thd, max_after_nms)
+        row["pred_relevant_windows"] = temporal_nms(row["pred_relevant_windows"][:max_before_nms], nms_thd,
+                                                    max_after_nms)
         out.append(row)
     return out

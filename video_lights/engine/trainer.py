@@ -27,8 +27,17 @@ from video_lights.api import load_checkpoint
 from video_lights.config import save_opt, set_results_dir
 from video_lights.data import build_dataset, load_spec, start_end_collate
 from video_lights.engine.distributed import close_world, init_world
-from video_lights.engine.evaluation import (EvaluationError, build_eval_loader, check_scorable, nms_setting,
-                                            pin_memory, predict, run_inference, stop_score, write_predictions)
+from video_lights.engine.evaluation import (
+    EvaluationError,
+    build_eval_loader,
+    check_scorable,
+    nms_setting,
+    pin_memory,
+    predict,
+    run_inference,
+    stop_score,
+    write_predictions,
+)
 from video_lights.engine.precision import grad_scaler
 from video_lights.engine.training import NonFiniteError, build_optimizer, train_one_epoch
 from video_lights.model import build_criterion, build_model

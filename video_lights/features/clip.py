@@ -188,9 +188,9 @@ def normalize_pixels(x: torch.Tensor, dtype, eps: float) -> torch.Tensor:
 class ClipExtractor:
     """CLIP image and text features from a HuggingFace CLIPModel (+ CLIPTokenizer).
 
-    model: hub id looked up in the local Hugging Face cache only, a local directory, or a CLIPModel; dtype: the weights' dtype
-    (float32; torch.float16 on CUDA as OpenAI CLIP runs there); batch_size: frames per forward pass; bf16: bfloat16
-    autocast around float32 weights (features/precision.py)."""
+    model: hub id looked up in the local Hugging Face cache only, a local directory, or a CLIPModel; dtype: the
+    weights' dtype (float32; torch.float16 on CUDA as OpenAI CLIP runs there); batch_size: frames per forward pass;
+    bf16: bfloat16 autocast around float32 weights (features/precision.py)."""
 
     def __init__(self, model=DEFAULT_MODEL, device="cpu", batch_size=64, dtype=torch.float32, tokenizer=None,
                  bf16=False):

@@ -17,7 +17,6 @@ from video_lights.features.decode import VideoError, probe, sample_video, short_
 from video_lights.features.layouts import DEFAULT_MODELS, TEXT_EXTRACTORS, VIDEO_EXTRACTORS
 
 
-
 @dataclasses.dataclass
 class Extractors:
     """The loaded feature extractors (None = that type is not extracted) and the precision they run in."""
@@ -36,6 +35,7 @@ class Extractors:
         bf16: all three under bfloat16 autocast, where the device has native bfloat16 (else float32 and
         `precision_note` says so; features/precision.py)."""
         import torch
+
         from video_lights.features.precision import resolve_precision
         precision, note = resolve_precision(device, fp16, bf16)
         dtype = torch.float16 if precision == "fp16" else torch.float32

@@ -1,7 +1,8 @@
 """The VideoLights losses (SetCriterion): span L1 + gIoU, label, contrastive alignment, and the saliency losses.
 
 One method per loss term; auxiliary decoder layers reuse them. Every loss is computed in float32 (outputs are
-cast, autocast is disabled inside), so losses stay float32 when the forward pass ran under autocast. Targets (as the data loader's prepare_batch_inputs gives them):
+cast, autocast is disabled inside), so losses stay float32 when the forward pass ran under autocast. Targets (as
+the data loader's prepare_batch_inputs gives them):
     span_labels: list of B {"spans": (n_i, 2) normalised cxw}
     saliency_pos_labels, saliency_neg_labels: (B, P) int64 clip indices
     saliency_pos_index: (B, Lv) int64, 1 where saliency_all_labels > 0

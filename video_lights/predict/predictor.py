@@ -8,9 +8,9 @@
 
 Which extractors, in which order: the checkpoint's --v_feat_dirs / --t_feat_dirs (their folder names, see
 features/layouts.py VIDEO_FOLDERS, TEXT_FOLDERS); their widths are checked against the model's input projection
-before anything runs. Model inputs are built by data/inputs.py, the code the dataset uses in training (same normalisation, type order and tef). A video
-longer than max_v_l clips is cut into overlapping windows (predict/long_video.py); moment scores of different
-windows are not calibrated against each other.
+before anything runs. Model inputs are built by data/inputs.py, the code the dataset uses in training (same
+normalisation, type order and tef). A video longer than max_v_l clips is cut into overlapping windows
+(predict/long_video.py); moment scores of different windows are not calibrated against each other.
 
 Heavy dependencies (PyAV, transformers) are imported only when extractors are loaded or a video is decoded.
 """
@@ -27,8 +27,7 @@ from video_lights.api import checkpoint_options, load_checkpoint
 from video_lights.data.inputs import batch_inputs, query_input, video_input
 from video_lights.engine.postprocessing import decode_moments, valid_saliency
 from video_lights.features.layouts import extractor_ids, feature_types
-from video_lights.predict.long_video import DEFAULT_NMS_THD, merge_moments, merge_saliency, window_seconds, \
-    window_spans
+from video_lights.predict.long_video import DEFAULT_NMS_THD, merge_moments, merge_saliency, window_seconds, window_spans
 from video_lights.utils.cli import UserError
 from video_lights.utils.io import save_npz
 
@@ -132,7 +131,8 @@ class Predictor:
     model: a VideoLights network (or any module with its forward signature and outputs); opt: the resolved options
     it was trained with (checkpoint_options); extractors: a features.pipeline.Extractors with the types the model
     reads (None: only VideoFeatures / QueryFeatures inputs); device: where the model (and extractors) run.
-    Keyword options: batch_size (model inputs per forward pass), cache_dir (folder for .npz feature caches), source (named in error messages), frame_rule (decoding),
+    Keyword options: batch_size (model inputs per forward pass), cache_dir (folder for .npz feature caches), source
+    (named in error messages), frame_rule (decoding),
     extractor_ids ({type: weights id}, part of the cache key). The last MEMORY_CACHE videos stay in memory.
     """
 
