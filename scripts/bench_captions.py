@@ -2,7 +2,7 @@
 frames and pairs per second, decoding, and what that makes per QVHighlights video (150 s: 15 caption frames, 74
 ITM frames, 74 pairs). Prints a table.
 
-    python scripts/bench_captions.py [--frames 4] [--seconds 20] [--device cpu|cuda] [--fp16] [--batch_size 16]
+    python scripts/bench_captions.py [--frames 4] [--seconds 20] [--device cpu|cuda] [--fp16 | --bf16] [--batch_size 16]
 
 The models have the released architectures with random weights (no weights can be downloaded here), configured from
 their published hyperparameters: Salesforce/blip-image-captioning-large = ViT-L/16 at 384 (width 1024, 24 layers,
@@ -70,15 +70,19 @@ def main(argv=None):
     p.add_argument("--seconds", type=float, default=20.0, help="length of the generated video for decoding")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--fp16", action="store_true", help="both models in float16 (CUDA)")
+    p.add_argument("--bf16", action="store_true", help="both models under bfloat16 autocast (as pretrain-data --bf16)")
     p.add_argument("--batch_size", type=int, default=16)
     a = p.parse_args(argv)
     dtype = torch.float16 if a.fp16 else torch.float32
+    precision = "fp16" if a.fp16 else "bf16" if a.bf16 else "fp32"
     torch.manual_seed(0)
     tok = stand_in_tokenizer()
     captioner = BlipCaptioner(BlipForConditionalGeneration(BlipConfig(
-        vision_config=_vision(1024, 24, 16, 4096), text_config=_text(1024))), a.device, a.batch_size, dtype, tok)
+        vision_config=_vision(1024, 24, 16, 4096), text_config=_text(1024))), a.device, a.batch_size, dtype, tok,
+        bf16=a.bf16)
     matcher = BlipMatcher(BlipForImageTextRetrieval(BlipConfig(
-        vision_config=_vision(768, 12, 12, 3072), text_config=_text(768))), a.device, a.batch_size, dtype, tok)
+        vision_config=_vision(768, 12, 12, 3072), text_config=_text(768))), a.device, a.batch_size, dtype, tok,
+        bf16=a.bf16)
     frames = np.random.default_rng(0).integers(0, 256, (a.frames, 224, 224, 3), dtype=np.uint8)
     n_cap, n_itm, n_pairs = qvhl_workload()
     pairs = [(i % a.frames, "a man cooks pasta in a small kitchen with a wooden table") for i in range(n_pairs)]
@@ -107,7 +111,7 @@ def main(argv=None):
         info = probe(path)
         rows.append(("decoding (0.1 + 0.5 fps, 640x360 30-fps H.264), per s of video",
                      timed(lambda: read_video(path, "v", info)) / a.seconds, QVHL_SECONDS))
-    print(f"device {a.device} ({torch.get_num_threads()} threads), {'fp16' if a.fp16 else 'fp32'}, random weights of "
+    print(f"device {a.device} ({torch.get_num_threads()} threads), {precision}, random weights of "
           f"the released sizes, batches of {a.frames} frames")
     print("| stage | s per item | items per 150-s video | s per 150-s video |\n|---|---|---|---|")
     total = 0.0
