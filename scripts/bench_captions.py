@@ -20,9 +20,9 @@ import time
 
 import numpy as np
 import torch
-from bench_extract import textured_video
 from transformers import BertTokenizer, BlipConfig, BlipForConditionalGeneration, BlipForImageTextRetrieval
 
+from bench_extract import textured_video
 from video_lights.features.blip import BlipCaptioner, BlipMatcher, blip_pixels
 from video_lights.features.captions import caption_windows, read_video, saliency_clip_ids
 from video_lights.features.decode import probe

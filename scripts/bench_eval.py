@@ -1,7 +1,7 @@
 """Time our evaluator against the official one, on the same files, in the same run, and print a table.
 
     python scripts/bench_eval.py                 # the five shared reference submissions, 3 alternating rounds
-    python scripts/bench_eval.py --rounds 5 --scale 1 4 16     # also files of 4x and 16x the queries
+    python scripts/bench_eval.py --rounds 5
 
 Both evaluators run as the command a user types, on the same plain .jsonl submission and GT (process start,
 reading, scoring, writing the metrics JSON): ours `python -m standalone_eval.eval`, the official one
@@ -10,12 +10,10 @@ needs numpy and scikit-learn: `pip install scikit-learn`; without it, or without
 column is printed). Rounds alternate between the two, so a slow spell of the machine hits both; each cell is the
 median over the rounds. "ours score s" is eval_submission alone, in this process (best of the rounds).
 
---scale N concatenates N copies of the QVHighlights val submission and its GT (query ids renumbered), to show how
-the time grows with the file's size.
+How the time grows with the file's size: scripts/bench_scaling.py.
 """
 import argparse
 import gzip
-import json
 import os
 import platform
 import shutil
@@ -42,17 +40,6 @@ REFERENCES = [("moment_detr_sample", "sample_val_preds.jsonl.gz", "highlight_val
               ("qvh_test_trdetr_submission", "preds.jsonl.gz", "highlight_test_with_gt.jsonl")]
 
 
-def write_jsonl(rows, path):
-    with open(path, "w") as f:
-        for row in rows:
-            f.write(json.dumps(row) + "\n")
-
-
-def scaled(rows, copies):
-    """copies of rows with qid renumbered per copy (qid + k * 10**7), so every query stays unique."""
-    return [dict(row, qid=row["qid"] + k * 10 ** 7) for k in range(copies) for row in rows]
-
-
 def run_cli(cmd, cwd, pythonpath=None):
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
@@ -72,8 +59,6 @@ def main() -> None:
     parser.add_argument("--official", type=Path, default=SHARED / "official_eval",
                         help="folder holding the official standalone_eval/")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--scale", type=int, nargs="*", default=[],
-                        help="also time the val submission concatenated this many times (e.g. 4 16)")
     args = parser.parse_args()
     warnings.simplefilter("ignore")  # the published files' one-clip-short saliency lists
 
@@ -96,13 +81,6 @@ def main() -> None:
             with gzip.open(sub_gz, "rb") as src, open(sub_path, "wb") as dst:
                 shutil.copyfileobj(src, dst)
             cases.append((folder, sub_path, gt_path))
-        base_sub, base_gt = read_jsonl(cases[1][1]), read_jsonl(cases[1][2])
-        for n in args.scale:
-            if n > 1:
-                sub_path, gt_path = tmp / f"val_x{n}.jsonl", tmp / f"val_x{n}_gt.jsonl"
-                write_jsonl(scaled(base_sub, n), sub_path)
-                write_jsonl(scaled(base_gt, n), gt_path)
-                cases.append((f"qddetr val x{n}", sub_path, gt_path))
 
         times = {(label, side): [] for label, *_ in cases for side in ("ours", "official", "score")}
         for r in range(args.rounds):

@@ -16,11 +16,14 @@ import sys
 import tempfile
 import time
 
-import av
-import numpy as np
 import torch
 
+import av
+import numpy as np
+
 from video_lights.features.decode import decode
+from video_lights.features.parity import row_cosines
+from video_lights.features.precision import extractor_settings
 from video_lights.features.slowfast import ClipAssembler, SlowFastExtractor, SlowFastR50
 
 
@@ -50,7 +53,6 @@ def full_size_clip(device, dtype, bf16=False):
     """CLIP ViT-B/32 at its released size with random weights; a small stand-in tokenizer (the vocabulary size
     does not change the speed of the image or text tower)."""
     from transformers import CLIPConfig, CLIPModel
-
     from video_lights.features.clip import ClipExtractor, _tiny_tokenizer
     tokenizer = _tiny_tokenizer()
     model = CLIPModel(CLIPConfig(projection_dim=512,
@@ -67,7 +69,6 @@ def full_size_clip(device, dtype, bf16=False):
 def full_size_blip2(device, dtype, bf16=False):
     """BLIP-2 (ViT-g + Q-Former) at its released size with random weights and a stand-in BERT vocabulary."""
     from transformers import Blip2Config, Blip2ForImageTextRetrieval
-
     from video_lights.features.blip2 import Blip2Extractor, tiny_tokenizer
     tokenizer = tiny_tokenizer()
     config = Blip2Config(vision_config=dict(hidden_size=1408, intermediate_size=6144, num_hidden_layers=39,
@@ -76,12 +77,6 @@ def full_size_blip2(device, dtype, bf16=False):
                          num_query_tokens=32)
     return Blip2Extractor(Blip2ForImageTextRetrieval(config), device=device, dtype=dtype, tokenizer=tokenizer,
                           bf16=bf16)
-
-
-def cosines(a, b):
-    """Row-wise cosine of two (N, D) arrays."""
-    a, b = a.astype(np.float64), b.astype(np.float64)
-    return (a * b).sum(-1) / np.maximum(np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1), 1e-30)
 
 
 def main(argv=None):
@@ -109,17 +104,17 @@ def main(argv=None):
             steps.append(("BLIP-2 ViT-g + Q-Former (0.5 fps)", "blip2"))
         times, rows, predictor_times = {}, {}, {}
         for prec in precisions:
-            dtype, bf16 = (torch.float16 if prec == "fp16" else torch.float32), prec == "bf16"
+            settings = extractor_settings(prec)  # as Extractors.load
             torch.manual_seed(0)  # the same random weights in every precision
-            extractors = dict(slowfast=SlowFastExtractor(SlowFastR50().eval(), device=a.device, bf16=bf16,
-                                                         batch_size=max(1, a.batch_size // 4)),
-                              clip=full_size_clip(a.device, dtype, bf16))
+            sf_batch = max(1, a.batch_size // 4)
+            extractors = dict(slowfast=SlowFastExtractor(SlowFastR50().eval(), device=a.device, bf16=settings["bf16"],
+                                                         batch_size=sf_batch),
+                              clip=full_size_clip(a.device, **settings))
             if not a.skip_blip2:
-                extractors["blip2"] = full_size_blip2(a.device, dtype, bf16)
+                extractors["blip2"] = full_size_blip2(a.device, **settings)
             run = dict(slowfast=lambda: extractors["slowfast"].features(clips, info.fps),
                        clip=lambda: extractors["clip"].image_features(frames["frames"]),
                        blip2=lambda: extractors["blip2"].image_features(frames["frames"]))
-            sf_batch = max(1, a.batch_size // 4)
             warm = dict(slowfast=lambda: extractors["slowfast"].features(clips[:sf_batch], info.fps),
                         clip=lambda: extractors["clip"].image_features(frames["frames"][:a.batch_size]),
                         blip2=lambda: extractors["blip2"].image_features(frames["frames"][:a.batch_size]))
@@ -150,7 +145,7 @@ def main(argv=None):
             cells.append(f"{t:.2f} | {a.seconds / t:.2f}")
             if prec != "fp32":
                 cells[-1] += " | " + ("" if name is None else
-                                      f"{cosines(rows[('fp32', name)], rows[(prec, name)]).min():.5f}")
+                                      f"{row_cosines(rows[('fp32', name)], rows[(prec, name)]).min():.5f}")
         print(f"| {label} | " + " | ".join(cells) + " |")
     for prec, (encode, answer) in predictor_times.items():
         print(f"predictor end to end, {prec}: encode_video {encode:.2f} s ({encode / a.seconds:.2f} min per minute of "

@@ -18,12 +18,13 @@ import time
 from pathlib import Path
 
 import torch
-from bench_model import make_batch, qvhl_b_opt
 
+from bench_model import make_batch, qvhl_b_opt
 from video_lights.config import load_opt
 from video_lights.engine.precision import autocast_context, grad_scaler, resolve_amp
 from video_lights.engine.training import train_step
 from video_lights.model import build_criterion, build_model
+from video_lights.utils.hardware import cpu_description
 
 FIXTURE = Path(os.environ.get("VIDEOLIGHTS_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "ref_fixture"
 
@@ -126,7 +127,7 @@ def main():
         rows.append((mode, seconds, warm, d_out, d_loss, d_total))
         print(f"  {mode}: {seconds:.3f} s/step", flush=True)
     name = (torch.cuda.get_device_name(device) if device.type == "cuda" else
-            f"CPU {torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads")
+            f"{cpu_description()}, {torch.get_num_threads()} threads")
     if "amp" in " ".join(a.modes):
         print(resolve_amp("on", device)[1], "(what --amp on resolves to here; the rows above ran the mode anyway)")
     print(f"\nVideoLights-B train step at batch {a.bsz} ({name}, torch {torch.__version__}), median of {a.iters}; "

@@ -59,7 +59,6 @@ def predictor_rows(minutes, repeats):
 
 def epoch_rows(counts, repeats):
     from torch.utils.data import DataLoader
-
     from video_lights.config import parse_args
     from video_lights.data import build_dataset, prepare_batch_inputs, start_end_collate
     from video_lights.data.synthetic import generate

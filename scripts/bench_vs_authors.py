@@ -74,7 +74,6 @@ def make_batch(batch_size, v_dim, t_dim, seed):
 def authors_side(opt_json, state_path):
     """(train step, inference) closures of the authors' code; runs with PYTHONPATH = ../shared/authors_model."""
     import torch
-
     from video_lights.model import build_model  # the authors' package
     opt = argparse.Namespace(**json.load(open(opt_json)))
     opt.device = torch.device("cpu")

@@ -27,20 +27,9 @@ if __name__ == "__main__" and not __package__:  # run as a script: import the pa
 
 from standalone_eval.highlight import CLIP_LENGTH, eval_highlight, n_clips  # noqa: E402
 from standalone_eval.moment_retrieval import Predictions, eval_moment_retrieval, pack_gt_windows  # noqa: E402
-from standalone_eval.submission import (  # noqa: E402
-    SALIENCY_SHORTFALL_OK,
-    SubmissionError,
-    SubmissionWarning,
-    check_ground_truth,
-    check_saliency,
-    check_windows,
-    has_saliency_labels,
-    parse_jsonl,
-    prediction_tasks,
-    read_jsonl,
-    select_rows,
-    warn,
-)
+from standalone_eval.submission import (SALIENCY_SHORTFALL_OK, SubmissionError, SubmissionWarning,  # noqa: E402
+                                        check_ground_truth, check_saliency, check_windows, has_saliency_labels,
+                                        parse_jsonl, prediction_tasks, read_jsonl, select_rows, warn)
 from standalone_eval.tvsum import eval_tvsum  # noqa: E402
 from standalone_eval.youtube import eval_youtube  # noqa: E402
 

@@ -9,8 +9,8 @@ import sys
 import torch
 
 from video_lights.config import parse_args
-from video_lights.engine.distributed import close_world
 from video_lights.engine.trainer import Trainer
+from video_lights.engine.distributed import close_world
 
 
 class RecordingTrainer(Trainer):

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import tiny_opt
 
 from video_lights import load_checkpoint
-from video_lights.model import build_model
 from video_lights.model.checkpoint import CheckpointError, save_checkpoint
+from conftest import tiny_opt
+from video_lights.model import build_model
 
 
 def _opt(**overrides):

@@ -5,8 +5,8 @@ import os
 import pytest
 import torch
 
-from video_lights.config import DEAD_OPTIONS, PRESETS, ConfigError, build_parser, load_opt, parse_args, save_opt
 from video_lights.engine.precision import cpu_has_native_bf16
+from video_lights.config import DEAD_OPTIONS, PRESETS, ConfigError, build_parser, load_opt, parse_args, save_opt
 
 
 def test_defaults_and_derived(tmp_path):

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 import torch
-from conftest import REPO, synthetic_run_args
 
+from conftest import REPO, synthetic_run_args
 from video_lights.data.synthetic import generate
 
 EPOCHS = 2

@@ -14,9 +14,9 @@ pytest.importorskip("transformers", reason="the video extra is not installed (pi
 
 from conftest import TINY_MODEL  # noqa: E402
 from synthetic_videos import make_video  # noqa: E402
-
 from video_lights.extract import main as extract_main  # noqa: E402
 from video_lights.features import blip2, clip, slowfast  # noqa: E402
+from video_lights.features.parity import row_cosines  # noqa: E402
 
 DURATIONS = {"cook_a": 6.0, "cook_b": 5.0, "walk_c": 8.5, "walk_d": 4.0}
 
@@ -193,8 +193,7 @@ def test_bf16_where_the_cpu_has_it_and_float32_with_a_warning_where_not(corpus, 
     bf16 = _all_arrays(tmp_path / "bf16")
     assert bf16.keys() == fp32.keys() and any(not np.array_equal(fp32[k], bf16[k]) for k in fp32)
     for k in fp32:
-        a, b = fp32[k].reshape(-1, fp32[k].shape[-1]), bf16[k].reshape(-1, fp32[k].shape[-1])
-        cos = (a * b).sum(-1) / np.maximum(np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1), 1e-12)
+        cos = row_cosines(fp32[k].reshape(-1, fp32[k].shape[-1]), bf16[k].reshape(-1, fp32[k].shape[-1]))
         assert cos.min() > 0.99, (k, cos.min())
     assert extract_main(_args(corpus, tmp_path / "x", "--bf16", "--fp16")) == 2
     err = capsys.readouterr().err

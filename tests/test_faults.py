@@ -12,8 +12,8 @@ import stat
 import numpy as np
 import pytest
 import torch
-from conftest import TINY_MODEL, synthetic_run_args
 
+from conftest import TINY_MODEL, synthetic_run_args
 from video_lights import load_checkpoint
 from video_lights.config import parse_args
 from video_lights.data.check import main as check_main
@@ -25,6 +25,7 @@ from video_lights.inference import main as inference_main
 from video_lights.model import checkpoint as checkpoint_module
 from video_lights.train import main as train_main
 from video_lights.utils.io import atomic_open, save_json
+
 
 
 @pytest.fixture(scope="module")

@@ -16,14 +16,8 @@ pytest.importorskip("ftfy")
 
 from video_lights.features import blip2, clip  # noqa: E402
 from video_lights.features.blip2 import Blip2Extractor, blip_caption_clean  # noqa: E402
-from video_lights.features.clip import (  # noqa: E402
-    ClipExtractor,
-    ModelError,
-    clip_token_ids,
-    openai_clean,
-    pixel_values,
-    tokenizer_from_bpe,
-)
+from video_lights.features.clip import (ClipExtractor, ModelError, clip_token_ids, openai_clean,  # noqa: E402
+                                        pixel_values, tokenizer_from_bpe)
 from video_lights.utils.cli import UserError  # noqa: E402
 
 

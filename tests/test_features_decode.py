@@ -15,19 +15,9 @@ import pytest
 av = pytest.importorskip("av")
 
 from synthetic_videos import frame_index, index_luma, make_video, write_luma_video  # noqa: E402
-
-from video_lights.features.decode import (  # noqa: E402
-    FrameSampler,
-    VideoError,
-    _timed,
-    decode,
-    fps_graph_frames,
-    front_end_geometry,
-    probe,
-    sample_video,
-    select_indices,
-    short_video_rate,
-)
+from video_lights.features.decode import (FrameSampler, VideoError, _timed, decode, fps_graph_frames,  # noqa: E402
+                                          front_end_geometry, probe, sample_video, select_indices,
+                                          short_video_rate)
 from video_lights.utils.cli import UserError  # noqa: E402
 
 VFR_TIMES = [0, 0.04, 0.1, 0.35, 0.36, 0.9, 1.0, 1.6, 2.5, 2.55, 3.7, 3.71, 3.72, 4.9]

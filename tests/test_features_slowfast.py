@@ -14,26 +14,11 @@ pytest.importorskip("safetensors", reason="the video extra is not installed: pip
 
 import safetensors.torch  # noqa: E402
 
-from video_lights.features.convert_slowfast import (  # noqa: E402
-    blob_to_key,
-    convert,
-    is_optimizer_blob,
-    key_to_blob,
-    load_caffe2_blobs,
-    main,
-)
-from video_lights.features.slowfast import (  # noqa: E402
-    PKL_URL,
-    SLOW_INDICES,
-    ClipAssembler,
-    SlowFastError,
-    SlowFastExtractor,
-    SlowFastR50,
-    clip_frame_indices,
-    load_slowfast,
-    pathway_inputs,
-    save_slowfast,
-)
+from video_lights.features.convert_slowfast import (blob_to_key, convert, is_optimizer_blob,  # noqa: E402
+                                                    key_to_blob, load_caffe2_blobs, main)
+from video_lights.features.slowfast import (PKL_URL, SLOW_INDICES, ClipAssembler, SlowFastError,  # noqa: E402
+                                            SlowFastExtractor, SlowFastR50, clip_frame_indices, load_slowfast,
+                                            pathway_inputs, save_slowfast)
 
 # ---- HERO's frame sampling ---------------------------------------------------------------------------------------
 

@@ -3,8 +3,8 @@ switch, MR->HD clip selection, autocast."""
 
 import pytest
 import torch
-from conftest import tiny_opt
 
+from conftest import tiny_opt
 from video_lights.model import build_criterion, build_model, input_dims
 from video_lights.model.mr_to_hd import select_clips, top1_span_slice
 

@@ -49,7 +49,6 @@ def test_parse_args_resolves_to_a_bool_and_inference_defaults_to_float32(native,
 def test_trainer_logs_the_fallback_warning(monkeypatch, tmp_path, caplog):
     """A train run with --amp on a CPU without native bfloat16 trains in float32 and logs a warning that says so."""
     from conftest import synthetic_run_args
-
     from video_lights.data.synthetic import generate
     from video_lights.engine.trainer import train
     monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: False)

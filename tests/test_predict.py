@@ -17,12 +17,10 @@ pytest.importorskip("av", reason="the video extra is not installed (pip install 
 pytest.importorskip("transformers", reason="the video extra is not installed (pip install -e .[video])")
 
 from synthetic_videos import make_video  # noqa: E402
-
 from video_lights import load_checkpoint  # noqa: E402
 from video_lights.config import parse_args, save_opt  # noqa: E402
 from video_lights.data.inputs import batch_inputs, query_input, video_input  # noqa: E402
 from video_lights.engine.postprocessing import decode_moments, temporal_nms, valid_saliency  # noqa: E402
-from video_lights.export import main as export_main  # noqa: E402
 from video_lights.features import blip2, clip, slowfast  # noqa: E402
 from video_lights.model import build_model  # noqa: E402
 from video_lights.model.checkpoint import save_checkpoint  # noqa: E402
@@ -30,6 +28,7 @@ from video_lights.predict import Prediction, Predictor, QueryFeatures, VideoFeat
 from video_lights.predict.__main__ import main as predict_main  # noqa: E402
 from video_lights.predict.long_video import merge_moments, merge_saliency, window_spans  # noqa: E402
 from video_lights.predict.predictor import PredictError  # noqa: E402
+from video_lights.export import main as export_main  # noqa: E402
 
 # tiny random extractors: SlowFast width 8 -> 288, CLIP projection 16 / text width 32, BLIP-2 Q-Former 32
 V_DIM, T_DIM = 288 + 16 + 32, 32 + 32

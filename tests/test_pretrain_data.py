@@ -19,10 +19,10 @@ pytest.importorskip("av", reason="the video extra is not installed (pip install 
 pytest.importorskip("transformers", reason="the video extra is not installed (pip install -e .[video])")
 
 import torch  # noqa: E402
-from conftest import REPO, TINY_MODEL  # noqa: E402
-from synthetic_videos import make_video  # noqa: E402
 from transformers import BertTokenizer  # noqa: E402
 
+from conftest import REPO, TINY_MODEL  # noqa: E402
+from synthetic_videos import make_video  # noqa: E402
 from video_lights.features import blip, blip2, captions, clip  # noqa: E402
 from video_lights.features.decode import probe  # noqa: E402
 from video_lights.pretrain_data import main as pretrain_data_main  # noqa: E402

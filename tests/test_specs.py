@@ -5,8 +5,8 @@ import os
 
 import numpy as np
 import pytest
-from conftest import TINY_MODEL
 
+from conftest import TINY_MODEL
 from video_lights.config import parse_args
 from video_lights.data import REGISTRY, DataError, load_spec
 from video_lights.data.specs import MR_SELECTION, QVHL_SELECTION
@@ -116,8 +116,7 @@ def test_new_dataset_trains_one_epoch_from_a_spec_file(tmp_path):
     assert check_main(flags + ["--no_progress"]) == 0
     assert train_main(flags + ["--results_root", str(tmp_path / "res"), "--n_epoch", "1", "--eval_epoch", "1",
                                "--bsz", "4", "--ctx_mode", "video_tef", "--contrastive_align_loss",
-                               "--mr_to_hd_loss", "--hard_pos_neg_loss", "--amp", "off",  # inference's default: fp32
-                               *TINY_MODEL]) == 0
+                               "--mr_to_hd_loss", "--hard_pos_neg_loss", *TINY_MODEL]) == 0
     (run,) = [os.path.join(tmp_path / "res", d) for d in os.listdir(tmp_path / "res")]
     assert os.path.basename(run).startswith("kitchen-video_tef-")
     opt = json.load(open(os.path.join(run, "opt.json")))

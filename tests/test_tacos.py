@@ -5,9 +5,9 @@ import json
 import os
 
 import pytest
+
 from conftest import TINY_MODEL
 from random_features import clips_of, write_random_features
-
 from standalone_eval.eval import main as eval_main
 from video_lights.config import parse_args
 from video_lights.data import StartEndDataset, build_dataset

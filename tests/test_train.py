@@ -4,14 +4,15 @@ import os
 
 import pytest
 import torch
-from conftest import TINY_MODEL, synthetic_run_args
 
+from conftest import TINY_MODEL, synthetic_run_args
 from video_lights.config import parse_args
 from video_lights.data.synthetic import generate
 from video_lights.engine import trainer as trainer_module
 from video_lights.engine.trainer import train
 from video_lights.inference import main as inference_main
 from video_lights.train import main as train_main
+
 
 
 @pytest.fixture(scope="module")

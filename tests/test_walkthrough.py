@@ -15,7 +15,6 @@ pytest.importorskip("transformers", reason="the video extra is not installed (pi
 
 from conftest import TINY_MODEL  # noqa: E402
 from synthetic_videos import make_video  # noqa: E402
-
 from video_lights.features import blip2, clip, slowfast  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
 from conftest import TINY_MODEL
 from random_features import write_random_features
-
 from standalone_eval.eval import main as eval_main
 from standalone_eval.submission import SubmissionError, read_jsonl
 from standalone_eval.youtube import eval_youtube

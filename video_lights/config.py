@@ -271,7 +271,8 @@ def build_parser(inference: bool = False) -> argparse.ArgumentParser:
                    help="autocast mixed precision. auto (training's default): bfloat16 on a CPU with native bfloat16 "
                         "(AMX / AVX512-BF16), float32 elsewhere; on (or --amp alone): float16 with a gradient scaler "
                         "on CUDA, bfloat16 on CPU (float32 with a warning where the CPU lacks it); off (inference's "
-                        "default, so that scores match the official numbers): float32. The log says which one ran")
+                        "default, so that scores match the official numbers): float32. The log says which one ran; "
+                        "the trainer's evaluations run in float32 whatever it trains in")
     g.add_argument("--compile", action="store_true", help="torch.compile the training forward pass (off by default; "
                    "scripts/bench_train.py --modes shows what it gains on your machine)")
     g.add_argument("--allow_new_world_size", action="store_true",

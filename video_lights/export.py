@@ -18,14 +18,8 @@ import json
 import os
 import sys
 
-from video_lights.api import (
-    EXPORT_CONFIG,
-    EXPORT_FORMAT,
-    EXPORT_VERSION,
-    EXPORT_WEIGHTS,
-    checkpoint_options,
-    load_checkpoint,
-)
+from video_lights.api import EXPORT_CONFIG, EXPORT_FORMAT, EXPORT_VERSION, EXPORT_WEIGHTS, checkpoint_options, \
+    load_checkpoint
 from video_lights.config import opt_to_dict
 from video_lights.data.specs import REGISTRY
 from video_lights.features.layouts import RELEASED_DIMS, extractor_ids, feature_types, folder_name

@@ -26,7 +26,6 @@ from video_lights.utils.cli import ArgumentParser, UserError, command
 from video_lights.utils.distributed import gather, local_device, other_rank_status, rank_and_world, report_failures
 from video_lights.utils.io import save_npz
 
-
 def build_parser():
     p = ArgumentParser(prog="python -m video_lights.extract", description=__doc__.split("\n\n")[0])
     p.add_argument("--dataset", default="qvhighlights",

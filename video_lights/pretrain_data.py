@@ -123,19 +123,17 @@ def merge_parts(out, vids):
 
 def _load_models(args):
     try:
-        import torch
-
         from video_lights.features.blip import BlipCaptioner, BlipMatcher
-        from video_lights.features.precision import resolve_precision
+        from video_lights.features.precision import extractor_settings, resolve_precision
     except ImportError as e:
         raise UserError(f"caption generation needs the video extra: pip install -e .[video] ({e})") from None
     device = local_device(args.device)
     precision, note = resolve_precision(device, args.fp16, args.bf16)
     if note:
         print(note, file=sys.stderr, flush=True)
-    dtype, bf16 = (torch.float16 if precision == "fp16" else torch.float32), precision == "bf16"
-    return (BlipCaptioner(args.captioner, device=device, batch_size=args.batch_size, dtype=dtype, bf16=bf16),
-            BlipMatcher(args.matcher, device=device, batch_size=args.batch_size, dtype=dtype, bf16=bf16))
+    settings = extractor_settings(precision)
+    return (BlipCaptioner(args.captioner, device=device, batch_size=args.batch_size, **settings),
+            BlipMatcher(args.matcher, device=device, batch_size=args.batch_size, **settings))
 
 
 def run(args):

@@ -17,8 +17,8 @@ import gradio as gr  # noqa: E402
 from video_lights.app.keyframes import frames_at  # noqa: E402
 from video_lights.app.queries import parse_queries  # noqa: E402
 from video_lights.app.results import HEADERS, format_time, moment_rows, seek_time  # noqa: E402
-from video_lights.app.uploads import check_upload  # noqa: E402
 from video_lights.predict.report import saliency_figure  # noqa: E402
+from video_lights.app.uploads import check_upload  # noqa: E402
 from video_lights.utils.cli import UserError, one_line  # noqa: E402
 
 # runs in the page after a row was clicked: the hidden number holds the row's start (s)

@@ -15,7 +15,8 @@ import torch
 from torch.utils.data import Dataset
 
 from video_lights.data import labels as L
-from video_lights.data.annotations import DataError, MissingStoreError, missing_message, read_jsonl, validate_row
+from video_lights.data.annotations import (DataError, MissingStoreError, missing_message, read_jsonl,
+                                           validate_row)
 from video_lights.data.features import open_store, read_text, read_video, video_stems
 from video_lights.data.inputs import query_input, video_input
 from video_lights.data.specs import load_spec

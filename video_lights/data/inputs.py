@@ -16,7 +16,6 @@ end to its longest item, with float masks (1 = valid).
 import numpy as np
 import torch
 
-
 def l2_normalize(x: np.ndarray) -> np.ndarray:
     """Per-row L2 normalisation as the authors: x / (||x||_2 + 1e-5), in x's dtype (float32)."""
     return x / (np.linalg.norm(x, axis=-1, keepdims=True) + 1e-5)

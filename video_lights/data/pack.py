@@ -12,8 +12,8 @@ import sys
 
 import numpy as np
 
-from video_lights.data.annotations import DataError
 from video_lights.data.features import H5_FORMAT, NPY_KEY
+from video_lights.data.annotations import DataError
 from video_lights.utils.cli import ArgumentParser, command
 
 

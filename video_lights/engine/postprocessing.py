@@ -9,7 +9,6 @@ import torch.nn.functional as F
 
 from video_lights.utils.spans import span_cxw_to_xx
 
-
 def round4(x: float) -> float:
     return float(f"{x:.4f}")
 

@@ -5,7 +5,7 @@ or AVX512-BF16: the VideoLights-B train step and inference forward are faster th
 and float32 everywhere else: on CUDA, as the authors trained, and on CPUs without native bfloat16, where it is
 emulated (utils/hardware.py). --amp on asks for it anyway: float16 with a gradient scaler on CUDA, bfloat16 on a
 CPU that has it, and on a CPU that has not, float32 with a warning instead of a run 50x slower. --amp off is
-float32.
+float32. It applies to the training steps: the trainer evaluates in float32 (engine/trainer.py).
 """
 import contextlib
 

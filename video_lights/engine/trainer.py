@@ -27,17 +27,8 @@ from video_lights.api import load_checkpoint
 from video_lights.config import save_opt, set_results_dir
 from video_lights.data import build_dataset, load_spec, start_end_collate
 from video_lights.engine.distributed import close_world, init_world
-from video_lights.engine.evaluation import (
-    EvaluationError,
-    build_eval_loader,
-    check_scorable,
-    nms_setting,
-    pin_memory,
-    predict,
-    run_inference,
-    stop_score,
-    write_predictions,
-)
+from video_lights.engine.evaluation import (EvaluationError, build_eval_loader, check_scorable, nms_setting,
+                                            pin_memory, predict, run_inference, stop_score, write_predictions)
 from video_lights.engine.precision import grad_scaler
 from video_lights.engine.training import NonFiniteError, build_optimizer, train_one_epoch
 from video_lights.model import build_criterion, build_model
@@ -154,9 +145,7 @@ class Trainer:
         self.latest_path = os.path.join(opt.results_dir, "model_latest.ckpt")
         self.preds_name = f"latest_{self.eval_spec.tag}_{opt.eval_split_name}_preds.jsonl"
         if world.is_main:
-            note = getattr(opt, "amp_note", None)
-            if note:
-                (logger.warning if note.startswith("warning: ") else logger.info)("%s", note)
+            (logger.warning if opt.amp_note.startswith("warning: ") else logger.info)("%s", opt.amp_note)
             save_opt(opt, os.path.join(opt.results_dir, "opt.json"))
             logger.info("model: %d parameters, training on %s, %d process(es) x batch %d = batch %d, run folder %s",
                         sum(p.numel() for p in self.model.parameters()), opt.device, world.world_size, opt.bsz,
@@ -242,8 +231,10 @@ class Trainer:
         """Predict the eval split, log its losses and metrics, keep the best checkpoint. Returns True to stop
         early (more than --max_es_cnt evaluations without improvement)."""
         opt = self.opt
+        # evaluated in float32 whatever --amp trains in: the scores that select the best checkpoint are the ones
+        # `infer` on it gives (its --amp defaults to off)
         submission, eval_losses = predict(self.model, self.eval_loader, self.eval_spec, opt.device, opt.clip_length,
-                                          opt.amp, self.eval_criterion, sort=not opt.no_sort_results,
+                                          False, self.eval_criterion, sort=not opt.no_sort_results,
                                           non_blocking=self.non_blocking, max_batches=1 if opt.debug else None,
                                           world=self.world)
         score, paths = self.on_main(lambda: self._write_and_score(epoch_i, submission, eval_losses))
@@ -333,7 +324,7 @@ class Trainer:
                 self.tb.close()
         if self.eval_set is not None and world.broadcast(os.path.isfile(self.best_path)) and not opt.debug:
             final_opt = copy.copy(opt)
-            final_opt.resume = self.best_path
+            final_opt.resume, final_opt.amp = self.best_path, False  # float32, as in evaluate_and_select
             if world.is_main:
                 load_checkpoint(self.best_path, self.model, map_location=opt.device)  # the best weights, in place
             world.broadcast_tensors(self.model.state_dict().values())  # ranks on other machines cannot read it

@@ -16,13 +16,8 @@ import functools
 
 import numpy as np
 import torch
-from transformers import (
-    BertTokenizer,
-    BlipConfig,
-    BlipForConditionalGeneration,
-    BlipForImageTextRetrieval,
-    GenerationConfig,
-)
+from transformers import BertTokenizer, BlipConfig, BlipForConditionalGeneration, BlipForImageTextRetrieval
+from transformers import GenerationConfig
 
 from video_lights.features.blip2 import blip_caption_clean
 from video_lights.features.clip import ModelError, check_frames, load_pretrained, normalize_pixels, save_snapshot

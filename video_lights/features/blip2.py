@@ -13,7 +13,7 @@ import re
 
 import numpy as np
 import torch
-from transformers import BertTokenizer, Blip2Config, Blip2ForImageTextRetrieval
+from transformers import Blip2Config, Blip2ForImageTextRetrieval, BertTokenizer
 
 from video_lights.features.clip import ModelError, check_frames, load_pretrained, pixel_values, save_snapshot
 from video_lights.features.layouts import DEFAULT_MODELS

@@ -19,16 +19,8 @@ from typing import Optional
 import numpy as np
 import torch
 
-from video_lights.features.slowfast import (
-    PKL_NAME,
-    PKL_URL,
-    STAGES,
-    SlowFastError,
-    SlowFastR50,
-    default_weights_path,
-    save_slowfast,
-    state_dict_problems,
-)
+from video_lights.features.slowfast import (PKL_NAME, PKL_URL, STAGES, SlowFastError, SlowFastR50,
+                                            default_weights_path, save_slowfast, state_dict_problems)
 from video_lights.utils.cli import ArgumentParser, command
 
 # ---- restricted unpickling -------------------------------------------------------------------------------------

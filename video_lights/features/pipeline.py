@@ -17,6 +17,7 @@ from video_lights.features.decode import VideoError, probe, sample_video, short_
 from video_lights.features.layouts import DEFAULT_MODELS, TEXT_EXTRACTORS, VIDEO_EXTRACTORS
 
 
+
 @dataclasses.dataclass
 class Extractors:
     """The loaded feature extractors (None = that type is not extracted) and the precision they run in."""
@@ -34,22 +35,20 @@ class Extractors:
         fp16: CLIP and BLIP-2's ViT in float16 on CUDA, as OpenAI CLIP and LAVIS run there (SlowFast stays fp32).
         bf16: all three under bfloat16 autocast, where the device has native bfloat16 (else float32 and
         `precision_note` says so; features/precision.py)."""
-        import torch
-
-        from video_lights.features.precision import resolve_precision
+        from video_lights.features.precision import extractor_settings, resolve_precision
         precision, note = resolve_precision(device, fp16, bf16)
-        dtype = torch.float16 if precision == "fp16" else torch.float32
-        auto = precision == "bf16"
+        settings = extractor_settings(precision)
         out = cls(precision=precision, precision_note=note)
-        if "slowfast" in names:
+        if "slowfast" in names:  # SlowFast stays float32 under --fp16, as HERO ran it
             from video_lights.features.slowfast import SlowFastExtractor
-            out.slowfast = SlowFastExtractor(slowfast, device=device, batch_size=max(1, batch_size // 4), bf16=auto)
+            out.slowfast = SlowFastExtractor(slowfast, device=device, batch_size=max(1, batch_size // 4),
+                                             bf16=settings["bf16"])
         if "clip" in names:
             from video_lights.features.clip import ClipExtractor
-            out.clip = ClipExtractor(clip, device=device, batch_size=batch_size, dtype=dtype, bf16=auto)
+            out.clip = ClipExtractor(clip, device=device, batch_size=batch_size, **settings)
         if "blip2" in names:
             from video_lights.features.blip2 import Blip2Extractor
-            out.blip2 = Blip2Extractor(blip2, device=device, batch_size=batch_size, dtype=dtype, bf16=auto)
+            out.blip2 = Blip2Extractor(blip2, device=device, batch_size=batch_size, **settings)
         return out
 
     def video_names(self):

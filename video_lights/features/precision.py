@@ -33,6 +33,11 @@ def resolve_precision(device, fp16=False, bf16=False):
     return ("bf16" if bf16 else "fp32"), None
 
 
+def extractor_settings(precision) -> dict:
+    """The extractors' keyword arguments for a precision: {"dtype": their weights' dtype, "bf16": autocast}."""
+    return {"dtype": torch.float16 if precision == "fp16" else torch.float32, "bf16": precision == "bf16"}
+
+
 def bf16_autocast(device, enabled):
     """bfloat16 autocast on `device` when enabled, else a no-op context."""
     if not enabled:

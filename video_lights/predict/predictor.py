@@ -27,7 +27,8 @@ from video_lights.api import checkpoint_options, load_checkpoint
 from video_lights.data.inputs import batch_inputs, query_input, video_input
 from video_lights.engine.postprocessing import decode_moments, valid_saliency
 from video_lights.features.layouts import extractor_ids, feature_types
-from video_lights.predict.long_video import DEFAULT_NMS_THD, merge_moments, merge_saliency, window_seconds, window_spans
+from video_lights.predict.long_video import DEFAULT_NMS_THD, merge_moments, merge_saliency, window_seconds, \
+    window_spans
 from video_lights.utils.cli import UserError
 from video_lights.utils.io import save_npz
 

@@ -9,14 +9,8 @@ frame timestamps, fps, num_frames). The command line is `python -m video_lights.
 """
 from video_lights.data.converters.activitynet import read_activitynet
 from video_lights.data.converters.charades import read_charades
-from video_lights.data.converters.records import (
-                                                  DERIVED_SCORES,
-                                                  ConversionError,
-                                                  Problems,
-                                                  Query,
-                                                  derived_saliency,
-                                                  to_rows,
-)
+from video_lights.data.converters.records import (DERIVED_SCORES, ConversionError, Problems, Query, derived_saliency,
+                                                  to_rows)
 from video_lights.data.converters.table import read_table
 from video_lights.data.converters.tacos import read_tacos
 
