@@ -2,9 +2,9 @@
 OpenAI CLIP and LAVIS ran there) or --bf16 (bfloat16 autocast around float32 weights: matrix products and
 convolutions in bfloat16, normalisations and reductions in float32).
 
---bf16 pays on a CPU with native bfloat16 matrix products (AMX-BF16 / AVX512-BF16) and on CUDA; on a CPU
-without them it would be emulated many times slower than float32, so there it falls back to float32 with a
-warning (utils/hardware.py). scripts/bench_extract.py --precisions fp32 bf16 measures the speed and the cosine
+--bf16 pays on a CPU with native bfloat16 matrix products (AMX-BF16 / AVX512-BF16) and on an Ampere or newer GPU;
+elsewhere it would be emulated many times slower than float32, so there it falls back to float32 with a warning
+(utils/hardware.py). scripts/bench_extract.py --precisions fp32 bf16 measures the speed and the cosine
 of each feature row to float32.
 """
 import contextlib
@@ -30,6 +30,9 @@ def resolve_precision(device, fp16=False, bf16=False):
     if bf16 and device.type == "cpu" and not cpu_has_native_bf16():
         return "fp32", (f"warning: --bf16 ignored: this CPU, {cpu_description()}, has no native bfloat16 matrix "
                         f"products (AMX-BF16 / AVX512-BF16) and would run many times slower; extracting in float32")
+    if bf16 and device.type == "cuda" and not torch.cuda.is_bf16_supported(including_emulation=False):
+        return "fp32", (f"warning: --bf16 ignored: {torch.cuda.get_device_name(device)} has no native bfloat16 "
+                        f"(before Ampere); extracting in float32 (--fp16 is its fast path)")
     return ("bf16" if bf16 else "fp32"), None
 
 
