@@ -70,7 +70,9 @@ def test_loss_outputs_false():
         full, lean = model(**batch), model(**batch, loss_outputs=False)
     assert set(full) - set(lean) == {"saliency_scores_neg", "saliency_scores_mr"}
     for k, v in lean.items():
-        if k != "aux_outputs":
+        if k == "saliency_scores":  # the full pass scores 2B rows in one matmul: its blocking may move the last bit
+            torch.testing.assert_close(v, full[k], rtol=0, atol=1e-6)
+        elif k != "aux_outputs":
             assert torch.equal(v, full[k]), k
 
 
