@@ -29,7 +29,7 @@ import math
 import numpy as np
 import torch
 
-from video_lights.features.decode import VideoError, VideoInfo, sample_video, short_video_rate
+from video_lights.features.decode import DEFAULT_LIMITS, VideoError, VideoInfo, sample_video, short_video_rate
 
 CAPTION_RATE = 0.1      # frames per second captioned
 SALIENCY_RATE = 0.5     # the 2-s clips scored by ITM
@@ -46,11 +46,11 @@ class VideoFrames:
     itm_frames: np.ndarray
 
 
-def read_video(path, vid, info: VideoInfo) -> VideoFrames:
+def read_video(path, vid, info: VideoInfo, limits=DEFAULT_LIMITS) -> VideoFrames:
     """Decode `path` (probed as `info`) once for both rates with the modern frame rule (the FFmpeg of the authors'
     2023-24 runs), each rate through the short-video rule of their loaders. Raises VideoError (unreadable, no video
     stream, no frames, too short for one frame at some rate, no duration, shorter than 1 s: its floored duration
-    would be 0)."""
+    would be 0, past the decoding limits)."""
     if info.duration is None:
         raise VideoError(path, "the video reports no duration (the windows are fractions of it)")
     if info.duration < 1:
@@ -58,7 +58,7 @@ def read_video(path, vid, info: VideoInfo) -> VideoFrames:
     rates = {"caption": short_video_rate(CAPTION_RATE, info.duration),
              "itm": short_video_rate(SALIENCY_RATE, info.duration)}
     frames = {name: [] for name in rates}
-    for name, frame in sample_video(path, rates):
+    for name, frame in sample_video(path, rates, limits=limits):
         frames[name].append(frame)
     return VideoFrames(vid, math.floor(info.duration), np.stack(frames["caption"]), np.stack(frames["itm"]))
 

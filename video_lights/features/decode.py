@@ -12,6 +12,7 @@ PyAV bundles; `fps_graph_frames` runs that filter itself and is the test oracle)
 PyAV cannot run and which only this Python rule offers.
 """
 import math
+import time
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Optional
@@ -19,19 +20,27 @@ from typing import Optional
 import av
 import numpy as np
 
+from video_lights.features.limits import DecodeLimits
 from video_lights.utils.cli import UserError
 
 RULES = ("modern", "legacy")
+DEFAULT_LIMITS = DecodeLimits()
 _AV_TIME_BASE = 1_000_000          # container start_time and duration are in microseconds
 _MAX_RATE_DEN = 1_001_000          # FFmpeg's av_parse_video_rate: av_d2q(rate, 1001000)
 
 
+def display_name(path) -> str:
+    """The path as one printable line: control characters (a newline in a file name) and undecodable bytes
+    escaped as Python writes them ('a\\nb.mp4'), everything else (spaces, accents) as is."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(path))
+
+
 class VideoError(UserError):
-    """A video that cannot be used: unreadable file, no video stream, no frames decoded, too short. The message is
-    `{path}: {reason}`."""
+    """A video that cannot be used: unreadable file, no video stream, no frames decoded, too short, past a decoding
+    limit. The message is `{path}: {reason}` on one line (display_name)."""
 
     def __init__(self, path, reason: str):
-        super().__init__(f"{path}: {reason}")
+        super().__init__(f"{display_name(path)}: {reason}")
         self.path = str(path)
         self.reason = reason
 
@@ -187,14 +196,18 @@ def select_indices(timestamps, rate: float, end_time: float, rule: str = "modern
 
 
 class _Source:
-    """An open container, its first video stream and its probe values."""
+    """An open container, its first video stream and its probe values, checked against `limits` (the header's
+    frame size and duration at once, the decoded frames' as they come)."""
 
-    def __init__(self, path):
+    def __init__(self, path, limits: DecodeLimits = DEFAULT_LIMITS):
         self.path = str(path)
+        self.limits = limits
         try:
             self.container = av.open(self.path)
         except (av.FFmpegError, OSError) as e:
             raise VideoError(path, f"cannot open ({e.strerror or e})") from None
+        except (ValueError, UnicodeError, OverflowError, MemoryError) as e:  # PyAV on a damaged header
+            raise VideoError(path, f"cannot open ({type(e).__name__}: {e})") from None
         try:
             self._probe()
         except BaseException:
@@ -218,28 +231,69 @@ class _Source:
             duration = None
         self.start_us = c.start_time or 0
         ctx = s.codec_context
+        if ctx is None:  # a codec id FFmpeg has no decoder for (a damaged header)
+            raise VideoError(self.path, "the video stream's codec has no decoder")
         if ctx.width <= 0 or ctx.height <= 0:
-            raise VideoError(self.path, "the video stream has no frame size")
+            raise VideoError(self.path, "the video stream has no frame size (none declared, or one FFmpeg refuses)")
+        self._check_size(ctx.width, ctx.height, "declares")
+        if duration is not None and duration > self.limits.max_duration:
+            raise VideoError(self.path, f"declares {duration:.0f} s of video, over the limit of "
+                                        f"{self.limits.max_duration:g} s (--max_video_s)")
         stream_duration = float(s.duration * s.time_base) if s.duration and s.frames else None
         self.info = VideoInfo(path=self.path, width=ctx.width, height=ctx.height, avg_rate=float(self.rate),
                               fps=math.floor(self.rate), duration=duration, n_frames=s.frames or None,
                               start_time=self.start_us / _AV_TIME_BASE, clip_duration=stream_duration)
 
+    def _check_size(self, width, height, verb):
+        if width * height > self.limits.max_pixels:
+            raise VideoError(self.path, f"{verb} {width}x{height} frames, over the limit of "
+                                        f"{self.limits.max_pixels:.0f} pixels (--max_pixels)")
+
     def frames(self):
-        """Yield (frame, t, duration) for the decoded frames in decode order (see _timed)."""
+        """Yield (frame, t, duration) for the decoded frames in decode order (see _timed). VideoError for a frame
+        past the frame-size limit, or one that ends more than max_duration after the first frame's time (a
+        stream without a declared duration, a timestamp jump: the fps filter would repeat frames up to it)."""
         self.stream.thread_type = "AUTO"
-        count = 0
+        count, first = 0, None
         try:
-            for item in _timed(self.container.decode(self.stream), self.rate, self.start_us, self.stream.time_base):
-                yield item
+            for frame, t, duration in _timed(self.container.decode(self.stream), self.rate, self.start_us,
+                                             self.stream.time_base):
+                self._check_size(frame.width, frame.height, f"decodes frame {count} as")
+                first = t if first is None else first
+                if t + duration - first > self.limits.max_duration:
+                    raise VideoError(self.path, f"frame {count} ends {float(t + duration - first):.0f} s after the "
+                                                f"first, over the limit of {self.limits.max_duration:g} s "
+                                                f"(--max_video_s)")
+                yield frame, t, duration
                 count += 1
         except av.FFmpegError as e:
             raise VideoError(self.path, f"cannot decode frame {count} ({e.strerror or e})") from None
+        except (ValueError, ZeroDivisionError, OverflowError, MemoryError) as e:  # PyAV on damaged frames / times
+            raise VideoError(self.path, f"cannot decode frame {count} ({type(e).__name__}: {e})") from None
         if count == 0:
             raise VideoError(self.path, "no frames decoded")
 
     def close(self):
         self.container.close()
+
+
+class _Clock:
+    """Wall-clock seconds spent in a generator's own work (paused while its consumer runs), against a limit."""
+
+    def __init__(self, path, limit: float):
+        self.path, self.limit, self.spent = path, limit, 0.0
+        self._since = time.perf_counter()
+
+    def pause(self):
+        """Count the time since the last resume; VideoError once past the limit."""
+        now = time.perf_counter()
+        self.spent += now - self._since
+        self._since = now
+        if self.spent > self.limit:
+            raise VideoError(self.path, f"decoding took over the limit of {self.limit:g} s (--max_decode_s)")
+
+    def resume(self):
+        self._since = time.perf_counter()
 
 
 def _timed(frames, rate: Fraction, start_us: int, stream_tb: Fraction):
@@ -313,14 +367,15 @@ class _Decoded:
         return self.rgb
 
 
-def probe(path) -> VideoInfo:
-    """Probe values of the first video stream (see VideoInfo). Raises VideoError."""
-    source = _Source(path)
+def probe(path, limits: DecodeLimits = DEFAULT_LIMITS) -> VideoInfo:
+    """Probe values of the first video stream (see VideoInfo). Raises VideoError, also when the header declares a
+    frame size or duration past `limits`."""
+    source = _Source(path, limits)
     source.close()
     return source.info
 
 
-def sample_video(path, rates: dict, rule: str = "modern", size: int = 224):
+def sample_video(path, rates: dict, rule: str = "modern", size: int = 224, limits: DecodeLimits = DEFAULT_LIMITS):
     """Decode the video once (sequentially, no seeking) and yield (name, frame) for every output slot of every
     named rate (`rates`: name -> frames per second), in decode order: the slots of each name come in slot order,
     different names interleave as their slots are decided.
@@ -330,11 +385,13 @@ def sample_video(path, rates: dict, rule: str = "modern", size: int = 224):
     FrameSampler(rate, rule) on the frame timestamps, rebased by the container start time (variable frame rate is
     handled by the timestamps). Memory holds at most one decoded frame per rate.
 
-    Raises VideoError when the file cannot be opened, has no video stream, decodes no frame, or is too short to give
-    one frame at some rate."""
+    Raises VideoError when the file cannot be opened, has no video stream, decodes no frame, is too short to give
+    one frame at some rate, or goes past `limits` (frame size, duration, decoding time: the time spent here, not
+    the consumer's)."""
     samplers = {name: FrameSampler(rate, rule) for name, rate in rates.items()}
     counts = dict.fromkeys(rates, 0)
-    source = _Source(path)
+    clock = _Clock(path, limits.max_decode_s)
+    source = _Source(path, limits)
     try:
         front_end = _FrontEnd(source.info, size)
         end = None
@@ -343,7 +400,11 @@ def sample_video(path, rates: dict, rule: str = "modern", size: int = 224):
             for name, sampler in samplers.items():
                 for d in sampler.push(t, decoded):
                     counts[name] += 1
-                    yield name, d.pixels(front_end)
+                    rgb = d.pixels(front_end)
+                    clock.pause()
+                    yield name, rgb
+                    clock.resume()
+            clock.pause()
             end = t + duration
         for name, sampler in samplers.items():
             for d in sampler.finish(end):
@@ -357,11 +418,11 @@ def sample_video(path, rates: dict, rule: str = "modern", size: int = 224):
                                    f"{float(end):.3f} s of video")
 
 
-def decode(path, rates: dict, rule: str = "modern", size: int = 224) -> tuple:
+def decode(path, rates: dict, rule: str = "modern", size: int = 224, limits: DecodeLimits = DEFAULT_LIMITS) -> tuple:
     """sample_video collected: ({name: uint8 (N_name, size, size, 3)}, VideoInfo). Raises VideoError."""
-    info = probe(path)
+    info = probe(path, limits)
     frames = {name: [] for name in rates}
-    for name, frame in sample_video(path, rates, rule, size):
+    for name, frame in sample_video(path, rates, rule, size, limits):
         frames[name].append(frame)
     return {name: np.stack(f) for name, f in frames.items()}, info
 

@@ -13,7 +13,7 @@ from typing import Optional
 
 import numpy as np
 
-from video_lights.features.decode import VideoError, probe, sample_video, short_video_rate
+from video_lights.features.decode import DEFAULT_LIMITS, VideoError, probe, sample_video, short_video_rate
 from video_lights.features.layouts import DEFAULT_MODELS, TEXT_EXTRACTORS, VIDEO_EXTRACTORS
 
 
@@ -58,13 +58,15 @@ class Extractors:
         return [n for n in TEXT_EXTRACTORS if getattr(self, n) is not None]
 
 
-def extract_video(path, extractors: Extractors, clip_length=2, frame_rule="modern", progress=None):
+def extract_video(path, extractors: Extractors, clip_length=2, frame_rule="modern", progress=None,
+                  limits=DEFAULT_LIMITS):
     """All video feature types of one file: ({name: float32 (rows, D)}, its VideoInfo). Raises VideoError naming the
-    file for an unreadable video, one without a video stream or frames, or one too short to give a single row.
+    file for an unreadable video, one without a video stream or frames, one too short to give a single row, or one
+    past the decoding limits (features/limits.py DecodeLimits).
 
     progress: optional callable(seconds of video done, total seconds), told as SlowFast's clips and the frame
     extractors' chunks are computed (each stage counts for its share) and once at the end."""
-    info = probe(path)
+    info = probe(path, limits)
     total = info.duration or 0.0
     names = extractors.video_names()
     done = dict.fromkeys(names, 0.0)
@@ -87,7 +89,7 @@ def extract_video(path, extractors: Extractors, clip_length=2, frame_rule="moder
         sf_rows.append(extractors.slowfast.features(clips, info.fps))
         advance("slowfast", len(clips) * clip_length)
         clips.clear()
-    for name, frame in sample_video(path, rates, frame_rule):
+    for name, frame in sample_video(path, rates, frame_rule, limits=limits):
         if name == "frames":
             frames.append(frame)
             continue

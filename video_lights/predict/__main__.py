@@ -14,6 +14,7 @@ import os
 import sys
 import time
 
+from video_lights.features.limits import add_limit_options, limits_from_args
 from video_lights.predict.long_video import DEFAULT_NMS_THD
 from video_lights.predict.report import as_json, format_prediction, hms, plot_predictions
 from video_lights.utils.cli import ArgumentParser, UserError, command
@@ -41,6 +42,7 @@ def build_parser():
     p.add_argument("--bf16", action="store_true",
                    help="the extractors under bfloat16 autocast (a CPU with AMX / AVX512-BF16, or CUDA; float32 with "
                         "a warning elsewhere)")
+    add_limit_options(p)
     return p
 
 
@@ -50,6 +52,7 @@ def main(argv=None):
     if args.top_k <= 0:
         raise UserError(f"--top_k must be positive, got {args.top_k}")
     from video_lights.predict.predictor import PredictError, Predictor, VideoFeatures
+    limits = limits_from_args(args)
     if not args.video.endswith(".npz"):  # a bad video is told before the (slow) extractors load
         if not os.path.isfile(args.video):
             raise PredictError(f"{args.video}: no such video file")
@@ -57,11 +60,11 @@ def main(argv=None):
             from video_lights.features.decode import probe
         except ImportError as e:
             raise UserError(f"running on videos needs the video extra: pip install -e .[video] ({e})") from None
-        probe(args.video)
+        probe(args.video, limits)
     print(f"loading {args.checkpoint} and its extractors ...", file=sys.stderr, flush=True)
     predictor = Predictor.from_checkpoint(args.checkpoint, device=args.device, slowfast=args.slowfast,
                                           clip=args.clip, blip2=args.blip2, cache_dir=args.cache_dir, fp16=args.fp16,
-                                          bf16=args.bf16)
+                                          bf16=args.bf16, limits=limits)
     if predictor.extractors.precision_note:
         print(predictor.extractors.precision_note, file=sys.stderr, flush=True)
     start = time.perf_counter()

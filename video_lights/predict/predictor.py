@@ -133,12 +133,13 @@ class Predictor:
     it was trained with (checkpoint_options); extractors: a features.pipeline.Extractors with the types the model
     reads (None: only VideoFeatures / QueryFeatures inputs); device: where the model (and extractors) run.
     Keyword options: batch_size (model inputs per forward pass), cache_dir (folder for .npz feature caches), source
-    (named in error messages), frame_rule (decoding),
-    extractor_ids ({type: weights id}, part of the cache key). The last MEMORY_CACHE videos stay in memory.
+    (named in error messages), frame_rule (decoding), limits (features/limits.py DecodeLimits: per-video bounds on
+    frame size, duration and decoding time; None = the defaults), extractor_ids ({type: weights id}, part of the
+    cache key). The last MEMORY_CACHE videos stay in memory.
     """
 
     def __init__(self, model, opt, extractors=None, device="cpu", *, batch_size=32, cache_dir=None,
-                 source="checkpoint", frame_rule="modern", extractor_ids=None):
+                 source="checkpoint", frame_rule="modern", limits=None, extractor_ids=None):
         self.device = _resolve_device(device)
         self.model = model.to(self.device).eval()
         self.opt = opt
@@ -148,6 +149,7 @@ class Predictor:
         self.batch_size = int(batch_size)
         self.cache_dir = cache_dir
         self.frame_rule = frame_rule
+        self.limits = limits   # None: the defaults (a video within them gives the same features under any)
         self.extractor_ids = dict(extractor_ids or {})
         self._video_cache, self._query_cache, self._digests = collections.OrderedDict(), {}, {}
         # the model's input widths without tef (its input projection was built from these options)
@@ -167,7 +169,7 @@ class Predictor:
     @classmethod
     def from_checkpoint(cls, checkpoint, device="cpu", slowfast=None, clip=None, blip2=None, cache_dir=None,
                         batch_size=32, extractor_batch_size=16, fp16=False, bf16=False,
-                        frame_rule="modern"):
+                        frame_rule="modern", limits=None):
         """Build the model of a checkpoint and load the extractors it needs.
 
         checkpoint: our or the authors' .ckpt, a directory written by `python -m video_lights.export`, or a Hugging
@@ -193,7 +195,7 @@ class Predictor:
         extractors = Extractors.load(names, slowfast=ids["slowfast"], clip=ids["clip"], blip2=ids["blip2"],
                                      device=device, batch_size=extractor_batch_size, fp16=fp16, bf16=bf16)
         return cls(model, opt, extractors, device, batch_size=batch_size, cache_dir=cache_dir, source=source,
-                   frame_rule=frame_rule, extractor_ids={n: str(ids[n]) for n in names})
+                   frame_rule=frame_rule, limits=limits, extractor_ids={n: str(ids[n]) for n in names})
 
     def check_extractors(self, extractors):
         """PredictError naming every mismatch between the extractors' widths and the model's input projection."""
@@ -220,7 +222,7 @@ class Predictor:
         Cached in memory by the file's content (sha256) and the extractors; with cache_dir also on disk
         ({cache_dir}/{sha256}-{extractors}.npz, written atomically). progress: optional callable(done_s, total_s)
         told how many seconds of video have been through the extractors (not called on a cache hit). Raises
-        UserError naming the file for a missing or unreadable video."""
+        UserError naming the file for a missing or unreadable video, or one past the decoding limits."""
         path = os.fspath(path)
         if not os.path.isfile(path):
             raise PredictError(f"{path}: no such video file")
@@ -244,8 +246,10 @@ class Predictor:
             if feats is not None and set(feats.features) == set(self.video_types):
                 feats.source = path
                 return self._remember(key, feats)
+        from video_lights.features.decode import DEFAULT_LIMITS
         from video_lights.features.pipeline import extract_video
-        rows, info = extract_video(path, self.extractors, self.opt.clip_length, self.frame_rule, progress)
+        rows, info = extract_video(path, self.extractors, self.opt.clip_length, self.frame_rule, progress,
+                                   self.limits or DEFAULT_LIMITS)
         clip_length = float(self.opt.clip_length)
         out = VideoFeatures({n: np.asarray(rows[n], np.float32) for n in self.video_types}, 0.0, clip_length, path,
                             digest)
