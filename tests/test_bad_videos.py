@@ -104,6 +104,9 @@ def test_limits_are_options_that_bite_while_decoding(tmp_path, capsys):
         DecodeLimits(max_pixels=0)
     assert extract_main(["--out", str(tmp_path / "o"), "--videos", str(tmp_path), "--max_video_s", "-1"]) == 2
     assert capsys.readouterr().err == "error: --max_video_s -1: must be positive\n"
+    make_video(str(tmp_path / "v.mp4"), fps=30, duration=1.0, size=(96, 64))
+    assert extract_main(["--out", str(tmp_path / "o"), "--videos", str(tmp_path)]) == 2  # v.mkv and v.mp4
+    assert "both give the video id 'v'" in capsys.readouterr().err
 
 
 def test_extract_over_the_folder_names_each_bad_file_once_and_writes_only_the_good(bad, weights, tmp_path, capsys):

@@ -9,18 +9,20 @@
 Videos: every video file of a folder, the paths listed in a text file (one per line), or, with --video_dir, the
 videos named by the `vid` of the --annotations rows ({vid}.mp4 / .mkv / .webm / .avi / .mov / .mpg in that folder).
 Queries: the `qid` / `query` of the --annotations rows. Each video is decoded once for all video extractors.
-Finished files are skipped (every write is atomic), so an interrupted run resumes where it stopped. A video that
-cannot be read (unreadable file, no video stream, no frames, too short) is reported by name and reason and the
-others carry on; the command then exits with status 2 after a summary of every failure (of all ranks).
+Finished files are skipped (every write is atomic), so an interrupted run resumes where it stopped: on resume each
+file is read back, a damaged one (a torn copy, say) is named and extracted again, and a killed write's temporary
+file is removed. A video that cannot be read (unreadable file, no video stream, no frames, too short) or goes past
+a decoding limit (--max_pixels, --max_video_s, --max_decode_s: features/limits.py) is reported by name and reason
+and the others carry on; the command then exits with status 2 after a summary of every failure (of all ranks).
 `python -m video_lights.train --preset ... --feat_root FEAT_ROOT` reads the output unchanged.
 """
-import os
 import sys
 import time
 
 from video_lights.data.annotations import read_jsonl
 from video_lights.data.specs import REGISTRY, load_spec
 from video_lights.features.layouts import DEFAULT_MODELS, TEXT_EXTRACTORS, VIDEO_EXTRACTORS
+from video_lights.features.limits import add_limit_options, limits_from_args
 from video_lights.features.sources import find_video, list_videos, video_id
 from video_lights.utils.cli import ArgumentParser, UserError, command
 from video_lights.utils.distributed import gather, local_device, other_rank_status, rank_and_world, report_failures
@@ -48,14 +50,18 @@ def build_parser():
     p.add_argument("--fp16", action="store_true", help="CLIP and BLIP-2's ViT in float16 (CUDA), as the authors ran")
     p.add_argument("--bf16", action="store_true",
                    help="bfloat16 autocast (a CPU with AMX / AVX512-BF16, or CUDA; float32 with a warning elsewhere)")
+    add_limit_options(p)
     return p
 
 
 def collect_work(args):
-    """(videos: sorted [(vid, path or None)], queries: sorted [(qid, query)]) named by the arguments."""
+    """(videos: sorted [(vid, path or None)], queries: sorted [(qid, query)]) named by the arguments; UserError when
+    two files of --videos give the same id (a.mp4 and a.mkv would write the same feature files)."""
     videos, queries = {}, {}
     if args.videos:
         for p in list_videos(args.videos):
+            if video_id(p) in videos:
+                raise UserError(f"{args.videos}: {videos[video_id(p)]} and {p} both give the video id {video_id(p)!r}")
             videos[video_id(p)] = p
     for ann in args.annotations:
         for _, row in read_jsonl(ann):
@@ -76,6 +82,7 @@ def run(args):
         from video_lights.features.pipeline import Extractors, extract_text, extract_video
     except ImportError as e:
         raise UserError(f"feature extraction needs the video extra: pip install -e .[video] ({e})") from None
+    limits = limits_from_args(args)
     spec = load_spec(args.dataset)
     layout = Layout(args.out, spec)
     clip_length = args.clip_length or spec.clip_length
@@ -83,10 +90,9 @@ def run(args):
     videos, queries = collect_work(args)
     videos, queries = videos[rank::world], queries[rank::world]  # a fixed, disjoint share per rank
     names = list(args.extractors)
-    todo_v = [(vid, p) for vid, p in videos if not all(os.path.isfile(layout.video_path(n, vid)) for n in names)]
+    todo_v = layout.unfinished_videos(names, videos)  # missing or damaged files (named on stderr) are redone
     text_names = [n for n in names if n in TEXT_EXTRACTORS]
-    todo_q = [(qid, q) for qid, q in queries
-              if not all(os.path.isfile(layout.text_path(n, qid)) for n in text_names)]
+    todo_q = layout.unfinished_queries(text_names, queries)
     summary = {"rank": rank, "videos": 0, "queries": 0, "skipped": len(videos) - len(todo_v) + len(queries)
                - len(todo_q), "video_seconds": 0.0, "seconds": 0.0, "failed": []}
     if not todo_v and not (todo_q and text_names):
@@ -108,7 +114,7 @@ def run(args):
         try:
             if p is None:
                 raise VideoError(vid, f"no video file named {vid}.* in {args.video_dir}")
-            rows, info = extract_video(p, extractors, clip_length, args.frame_rule, progress=advance)
+            rows, info = extract_video(p, extractors, clip_length, args.frame_rule, progress=advance, limits=limits)
             for n, feats in rows.items():
                 save_npz(layout.video_path(n, vid), **layout.video_arrays(n, feats))
             summary["videos"] += 1

@@ -9,7 +9,8 @@ format of the released `pre_train_blip.jsonl`.
 
 Videos: every video file of a folder or the paths listed in a text file (one per line); a video's id is its file
 name without the extension and without "-cam-002". Videos longer than --max_duration seconds are skipped with a
-note. Each finished video is written at once, atomically, to its own part file in OUT.parts/; when every rank is
+note (the authors' rule); one past a decoding limit (--max_pixels, --max_video_s, --max_decode_s) is a failure.
+Each finished video is written at once, atomically, to its own part file in OUT.parts/; when every rank is
 done the parts are appended to OUT (atomically: existing lines kept, new videos in id order) and OUT.parts/ is
 removed, so a stopped run resumes where it stopped and a rerun skips the videos already in OUT. A video that
 cannot be read is reported by name and reason, the others carry on, and the command exits with status 2 after a
@@ -23,10 +24,11 @@ import time
 
 from video_lights.data.annotations import DataError, read_jsonl
 from video_lights.features.layouts import DEFAULT_MODELS
+from video_lights.features.limits import add_limit_options, limits_from_args
 from video_lights.features.sources import list_videos, video_id
 from video_lights.utils.cli import ArgumentParser, UserError, command
 from video_lights.utils.distributed import gather, local_device, other_rank_status, rank_and_world, report_failures
-from video_lights.utils.io import atomic_open
+from video_lights.utils.io import atomic_open, remove_stale_tmp
 
 DROPPED_SUFFIX = "-cam-002"     # the authors' generator strips it from the video id
 
@@ -47,6 +49,7 @@ def build_parser():
     p.add_argument("--bf16", action="store_true",
                    help="both BLIP models under bfloat16 autocast (a CPU with AMX / AVX512-BF16, or CUDA; float32 "
                         "with a warning elsewhere)")
+    add_limit_options(p)
     return p
 
 
@@ -77,7 +80,8 @@ def _part_path(out, vid) -> str:
 
 
 def done_vids(out) -> set:
-    """The ids of the videos already captioned: those with rows in `out` and those with a part file."""
+    """The ids of the videos already captioned: those with rows in `out` and those with a complete part file (a
+    damaged one is named on stderr and captioned again)."""
     done = set()
     if os.path.exists(out):
         try:
@@ -92,8 +96,34 @@ def done_vids(out) -> set:
             done.add(row["vid"])
     parts = _parts_dir(out)
     if os.path.isdir(parts):
-        done.update(f[:-len(".jsonl")] for f in os.listdir(parts) if f.endswith(".jsonl"))
+        for vid in (f[:-len(".jsonl")] for f in os.listdir(parts) if f.endswith(".jsonl")):
+            reason = _part_problem(_part_path(out, vid), vid)
+            if reason is None:
+                done.add(vid)
+            elif rank_and_world()[0] == 0:  # every rank reads every part; one says it
+                print(f"{_part_path(out, vid)}: damaged ({reason}); captioning it again", file=sys.stderr, flush=True)
     return done
+
+
+def _part_problem(path, vid):
+    """Why the part file `path` of video `vid` is damaged (not JSON lines of records of `vid`, each ending with a
+    newline), or None."""
+    import json
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        return f"unreadable: {e}"
+    if text and not text.endswith("\n"):
+        return "its last line has no newline (truncated)"
+    for lineno, line in enumerate(text.splitlines(), 1):
+        try:
+            row = json.loads(line)
+        except ValueError:
+            return f"line {lineno}: not valid JSON"
+        if not isinstance(row, dict) or row.get("vid") != vid:
+            return f"line {lineno}: not a record of video {vid!r}"
+    return None
 
 
 def write_part(out, vid, records):
@@ -108,6 +138,7 @@ def merge_parts(out, vids):
     parts = _parts_dir(out)
     if not os.path.isdir(parts):
         return
+    remove_stale_tmp([out])  # a merge killed mid-write
     with atomic_open(out, "w", encoding="utf-8") as f:
         if os.path.exists(out):
             with open(out, encoding="utf-8") as old:
@@ -115,7 +146,7 @@ def merge_parts(out, vids):
             f.write(text if not text or text.endswith("\n") else text + "\n")
         for vid in vids:
             path = _part_path(out, vid)
-            if os.path.isfile(path):
+            if os.path.isfile(path) and _part_problem(path, vid) is None:  # still damaged: its video failed again
                 with open(path, encoding="utf-8") as part:
                     f.write(part.read())
     shutil.rmtree(parts)
@@ -145,6 +176,7 @@ def run(args):
         from video_lights.features.decode import VideoError, probe
     except ImportError as e:
         raise UserError(f"caption generation needs the video extra: pip install -e .[video] ({e})") from None
+    limits = limits_from_args(args)
     rank, world = rank_and_world()
     work = list_work(args.videos)
     done = done_vids(args.out)
@@ -168,12 +200,12 @@ def run(args):
             group.clear()
         for vid, path in todo:
             try:
-                info = probe(path)
+                info = probe(path, limits)
                 if info.duration is not None and info.duration > args.max_duration:
                     summary["long"].append(f"{path}: {info.duration:.1f} s is longer than --max_duration "
                                            f"{args.max_duration:g} s; skipped")
                     continue
-                group.append(read_video(path, vid, info))
+                group.append(read_video(path, vid, info, limits))
             except VideoError as e:
                 summary["failed"].append(str(e))
                 continue

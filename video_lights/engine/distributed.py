@@ -10,7 +10,11 @@ process of the published recipe. Under torchrun:
     effective batch is --bsz x world size; gradients are averaged over ranks (DistributedDataParallel);
   * evaluation is sharded by whole eval batches (batch k goes to rank k mod world size), so every batch holds the
     same queries as in one process and the gathered predictions equal one process's, row for row;
-  * rank 0 alone writes: logs, TensorBoard, checkpoints and predictions.
+  * rank 0 alone writes: logs, TensorBoard, checkpoints and predictions;
+  * a rank that dies (SIGKILL, the OOM killer) stops the job within seconds: torchrun ends the other workers of
+    its machine (whose next collective fails anyway: gloo's "Connection closed by peer") and its summary names
+    the dead rank as the root cause (tests/test_kill_resume.py); a machine that vanishes without closing its
+    connections is noticed only when a collective passes the process group's 30-minute timeout.
 The batch-dependent parts of the published model (batch-global saliency normalisation in the losses, the BiCMF
 mask tiling, the negative pair rolled within the batch) see the per-process batch.
 """

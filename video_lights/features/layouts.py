@@ -14,11 +14,14 @@ layouts, the "pooler_output" too. SlowFast and CLIP are written as float16 (HERO
 as float32 (the authors' BLIP-2 scripts).
 """
 import os
+import sys
+import zipfile
 
 import numpy as np
 
 from video_lights.data.specs import DatasetSpec
 from video_lights.utils.cli import UserError
+from video_lights.utils.io import remove_stale_tmp
 
 VIDEO_EXTRACTORS = ("slowfast", "clip", "blip2")
 TEXT_EXTRACTORS = ("clip", "blip2")
@@ -84,6 +87,26 @@ def extractor_ids(names, overrides=None, saved=None) -> dict:
     return {n: overrides.get(n) or saved.get(n) or DEFAULT_MODELS.get(n) for n in names}
 
 
+def npz_problem(path, expected):
+    """Why the feature file `path` is damaged, or None. expected = {key: (dtype, ndim)}: exactly these keys, each a
+    non-empty array of that dtype and number of dimensions; every array is read in full, so the zip's CRCs check
+    the bytes (a truncated copy or a torn write fails here)."""
+    try:
+        with open(path, "rb") as f:
+            if f.read(4) != b"PK\x03\x04":
+                return f"not an npz (zip) archive, {os.path.getsize(path)} bytes"
+        with np.load(path, allow_pickle=False) as z:
+            if sorted(z.files) != sorted(expected):
+                return f"keys {sorted(z.files)}, expected {sorted(expected)}"
+            for key, (dtype, ndim) in expected.items():
+                a = z[key]
+                if a.dtype != dtype or a.ndim != ndim or not a.size:
+                    return f"{key}: {a.dtype} of shape {a.shape}, expected non-empty {np.dtype(dtype)} of {ndim} dims"
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        return f"unreadable: {e}"
+    return None
+
+
 class Layout:
     """The output files of one extraction run under `root` for a dataset spec."""
 
@@ -108,3 +131,29 @@ class Layout:
             return {self.spec.text_key: np.asarray(text["last_hidden_state"], dtype=dtype)}
         return {"last_hidden_state": np.asarray(text["last_hidden_state"], dtype=dtype),
                 "pooler_output": np.asarray(text["pooler_output"], dtype=dtype)}
+
+    def unfinished_videos(self, names, videos):
+        """The (vid, path) of `videos` whose file of some extractor of `names` is missing or damaged."""
+        return self._unfinished(self.video_path, lambda n: self.video_arrays(n, np.zeros((1, 1))), names, videos)
+
+    def unfinished_queries(self, names, queries):
+        """The (qid, query) of `queries` whose text file of some extractor of `names` is missing or damaged."""
+        dummy = {"last_hidden_state": np.zeros((1, 1)), "pooler_output": np.zeros(1)}
+        return self._unfinished(self.text_path, lambda n: self.text_arrays(n, dummy), names, queries)
+
+    def _unfinished(self, path_of, arrays_of, names, items):
+        """The items (id, x) with a missing or damaged file (each damaged one named on stderr, to be written again).
+        The temporary files that a killed write of these files left are removed first (only these: other ranks
+        write their own shares into the same folders)."""
+        bad = set()
+        for n in names:
+            expected = {k: (a.dtype, a.ndim) for k, a in arrays_of(n).items()}  # what a finished file holds
+            paths = {i: path_of(n, i) for i, _ in items}
+            remove_stale_tmp(paths.values())
+            for i, path in paths.items():
+                if not os.path.isfile(path):
+                    bad.add(i)
+                elif reason := npz_problem(path, expected):
+                    print(f"{path}: damaged ({reason}); extracting it again", file=sys.stderr, flush=True)
+                    bad.add(i)
+        return [(i, x) for i, x in items if i in bad]

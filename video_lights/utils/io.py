@@ -15,8 +15,9 @@ def _umask() -> int:
 def atomic_open(path, mode="w", **kwargs):
     """Open a temporary file next to `path`; rename it over `path` only if the block succeeds.
 
-    A crash, an exception or Ctrl-C inside the block leaves `path` untouched and no temporary file behind. The
-    file gets the usual mode of a new file (0666 minus the umask, 0644 under umask 022), not mkstemp's 0600.
+    A crash, an exception or Ctrl-C inside the block leaves `path` untouched and no temporary file behind (SIGKILL
+    does leave it: remove_stale_tmp on resume). The file gets the usual mode of a new file (0666 minus the umask,
+    0644 under umask 022), not mkstemp's 0600.
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
@@ -35,6 +36,21 @@ def atomic_open(path, mode="w", **kwargs):
         if isinstance(e, OSError) and e.filename is None:  # a failed write (full disk) names no file by itself
             raise OSError(e.errno, e.strerror or str(e), path) from None
         raise
+
+
+def remove_stale_tmp(paths):
+    """Remove the temporary files that atomic_open left next to `paths` when its process was killed mid-write
+    (SIGKILL runs no cleanup): the files .{name}.XXXXXXXX.tmp of each path's folder."""
+    by_folder = {}
+    for p in paths:
+        by_folder.setdefault(os.path.dirname(os.path.abspath(p)), set()).add(os.path.basename(p))
+    for folder, names in by_folder.items():
+        if not os.path.isdir(folder):
+            continue
+        for f in os.listdir(folder):
+            if f.startswith(".") and f.endswith(".tmp") and f[1:].rsplit(".", 2)[0] in names:
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(os.path.join(folder, f))
 
 
 def check_writable_dir(path):
