@@ -11,16 +11,24 @@ import os
 import re
 
 from video_lights.config import ConfigError, opt_from_dict, saved_options
+from video_lights.data.specs import REGISTRY
 from video_lights.model.checkpoint import CheckpointError, load_weights, read_checkpoint
 from video_lights.model.videolights import build_model
 from video_lights.utils.io import load_json
+from video_lights.utils.model_files import model_id_problem, safetensors_problem
 
 # an exported directory (python -m video_lights.export): no pickle anywhere
 EXPORT_WEIGHTS = "model.safetensors"
 EXPORT_CONFIG = "config.json"
 EXPORT_FORMAT = "video_lights-export"
 EXPORT_VERSION = 1
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+# an export's config.json is a few KB; a larger one is refused before it is parsed
+MAX_CONFIG_BYTES = 1 << 20
+# machine-local options: not exported (they name this machine's folders or a past run); dropped when read back
+LOCAL_OPTIONS = ("results_dir", "results_root", "feat_root", "resume", "resume_all", "model_dir", "eval_results_dir",
+                 "eval_id", "train_path", "eval_path")
+# what a string "owner/name" that is no local path looks like (checked in full by model_id_problem)
+_HUB_SHAPE = re.compile(r"^[^/\\]+/[^/\\]+$")
 
 
 def checkpoint_options(ckpt, path="checkpoint") -> argparse.Namespace:
@@ -36,24 +44,33 @@ def checkpoint_options(ckpt, path="checkpoint") -> argparse.Namespace:
 
 def read_exported(directory, map_location="cpu") -> dict:
     """An exported directory as a checkpoint dict {"model": state dict, "opt": Namespace of the saved options,
-    "config": the config.json dict}; reads only JSON and safetensors. CheckpointError naming the file otherwise."""
+    "config": the config.json dict}; reads only JSON and safetensors. CheckpointError naming the file otherwise.
+    Both files are checked before they are parsed: config.json's size, fields and option values
+    (export_config_problem, config.saved_options), the safetensors header (checkpoint.safetensors_problem)."""
     directory = os.fspath(directory)
     config_path, weights_path = os.path.join(directory, EXPORT_CONFIG), os.path.join(directory, EXPORT_WEIGHTS)
     for p in (config_path, weights_path):
         if not os.path.isfile(p):
             raise CheckpointError(f"{p}: missing: an exported checkpoint directory holds {EXPORT_CONFIG} and "
                                   f"{EXPORT_WEIGHTS} (python -m video_lights.export)")
+    if os.path.getsize(config_path) > MAX_CONFIG_BYTES:
+        raise CheckpointError(f"{config_path}: {os.path.getsize(config_path)} bytes, more than an export's config "
+                              f"may hold ({MAX_CONFIG_BYTES})")
     try:
         config = load_json(config_path)
-    except (OSError, ValueError) as e:
-        raise CheckpointError(f"{config_path}: cannot read ({e})") from None
-    if not isinstance(config, dict) or config.get("format") != EXPORT_FORMAT or \
-            not isinstance(config.get("options"), dict):
-        raise CheckpointError(f"{config_path}: not a VideoLights export config (expected format {EXPORT_FORMAT!r} "
-                              f"with an 'options' object)")
-    if config.get("format_version", 0) > EXPORT_VERSION:
-        raise CheckpointError(f"{config_path}: format_version {config['format_version']} is newer than this "
-                              f"install reads ({EXPORT_VERSION}); upgrade video_lights")
+    except (OSError, ValueError, RecursionError) as e:
+        raise CheckpointError(f"{config_path}: cannot read ({str(e)[:200]})") from None
+    problem = export_config_problem(config)
+    if problem:
+        raise CheckpointError(f"{config_path}: {problem}")
+    options = {k: v for k, v in config["options"].items() if k not in LOCAL_OPTIONS}
+    try:
+        saved_options(options, f"{config_path} (options)")
+    except ConfigError as e:
+        raise CheckpointError(str(e)) from None
+    problem = safetensors_problem(weights_path)
+    if problem:
+        raise CheckpointError(f"{weights_path}: {problem}")
     try:
         from safetensors.torch import load_file
     except ImportError as e:
@@ -63,15 +80,61 @@ def read_exported(directory, map_location="cpu") -> dict:
         state = load_file(weights_path, device=map_location if isinstance(map_location, str) else "cpu")
     except Exception as e:  # safetensors raises its own error types for corrupt headers
         raise CheckpointError(f"{weights_path}: not a safetensors file or corrupt ({type(e).__name__}: {e})") from None
-    return {"model": state, "opt": argparse.Namespace(**config["options"]), "config": config}
+    return {"model": state, "opt": argparse.Namespace(**options), "config": config}
+
+
+def _is_name(value) -> bool:
+    """A folder name: a non-empty string without path separators, not "." or ".."."""
+    return isinstance(value, str) and value not in ("", ".", "..") and not re.search(r"[/\\\x00]", value)
+
+
+def export_config_problem(config):
+    """What is wrong with an export's config.json dict (the fields that are not options), or None. Options that
+    name paths must not: the datasets are registered names, the feature folders bare names; extractor ids are hub
+    ids or local paths without '..' components."""
+    if not isinstance(config, dict) or config.get("format") != EXPORT_FORMAT or \
+            not isinstance(config.get("options"), dict):
+        return f"not a VideoLights export config (expected format {EXPORT_FORMAT!r} with an 'options' object)"
+    version = config.get("format_version", 0)
+    if type(version) is not int or version < 0:
+        return f"format_version {str(version)[:40]!r}: not a version number"
+    if version > EXPORT_VERSION:
+        return f"format_version {version} is newer than this install reads ({EXPORT_VERSION}); upgrade video_lights"
+    for field, kind, what in (("source", str, "a string"), ("epoch", int, "an integer"),
+                              ("features", dict, "an object"), ("extractors", dict, "an object")):
+        value = config.get(field)
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+            return f"{field}: expected {what} or null, got {type(value).__name__} {repr(value)[:80]}"
+    if len(config.get("source") or "") > 1000:
+        return "source: longer than 1000 characters"
+    options = config["options"]
+    for field in ("dataset", "eval_dataset"):
+        value = options.get(field)
+        if value is not None and (not isinstance(value, str) or value not in REGISTRY):
+            return (f"options.{field}: {repr(value)[:200]} is not a registered dataset ({', '.join(REGISTRY)}); "
+                    f"an export names no files")
+    for field in ("v_feat_dirs", "t_feat_dirs"):
+        value = options.get(field)
+        if value is not None and not (isinstance(value, list) and value and all(_is_name(d) for d in value)):
+            return f"options.{field}: {str(value)[:200]} is not a list of folder names (an export names no paths)"
+    for name, model in (config.get("extractors") or {}).items():
+        # existence is checked where the extractor loads (a --clip / --slowfast override may replace the id)
+        if model is not None and not (isinstance(model, str) and 0 < len(model) <= 1000 and
+                                      ".." not in re.split(r"[\\/]", model) and model.isprintable()):
+            return (f"extractors.{name}: {repr(model)[:200]} is not a model id (a hub id, a local directory or "
+                    f"file, without '..' components)")
+    return None
 
 
 def resolve_checkpoint_path(path) -> str:
     """A local file or directory as is; a Hugging Face hub id ("owner/name", not a local path) -> its snapshot in the
     local Hugging Face cache (nothing is downloaded). CheckpointError when it is none of these."""
     path = os.fspath(path)
-    if os.path.exists(path) or not _HUB_ID.match(path) or path.endswith((".ckpt", ".pt", ".pth")):
+    if os.path.exists(path) or not _HUB_SHAPE.match(path) or path.endswith((".ckpt", ".pt", ".pth")):
         return path
+    problem = model_id_problem(path)
+    if problem:
+        raise CheckpointError(f"{problem} (a checkpoint is a .ckpt file, an exported directory or a hub id)")
     try:
         from huggingface_hub import snapshot_download
     except ImportError:

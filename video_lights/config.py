@@ -23,6 +23,7 @@ Derived fields (not saved, recomputed on load):
     device            = torch.device
 """
 import argparse
+import math
 import os
 import sys
 import time
@@ -51,6 +52,15 @@ DERIVED_FIELDS = ("train_log_filepath", "eval_log_filepath", "tensorboard_log_di
 INFERENCE_KEEP = ("results_root", "num_workers", "nms_thd", "debug",
                   "resume", "resume_all", "no_sort_results", "eval_id", "eval_results_dir", "model_dir", "device",
                   "amp")
+# Sizes an option may ask for, (lowest, highest): far above every published setting (hidden_dim 256, 10 queries,
+# 3 layers, max_q_l 32, TVSum's max_v_l 1000), low enough that a hostile opt.json or export config cannot make
+# building the model or its inputs exhaust memory (an embedding of max_q_l x hidden_dim, layers of
+# hidden_dim x dim_feedforward, attention over max_v_l clips); max_v_l -1 = no limit.
+SIZE_BOUNDS = {"hidden_dim": (1, 4096), "nheads": (1, 64), "dim_feedforward": (1, 16384),
+               "enc_layers": (0, 24), "dec_layers": (1, 24), "bicmf_layers": (0, 24), "num_queries": (1, 1000),
+               "contrastive_hdim": (1, 4096), "v_feat_dim": (0, 65536), "t_feat_dim": (1, 65536),
+               "max_q_l": (1, 4096), "max_v_l": (-1, 100_000), "max_windows": (1, 1000),
+               "max_before_nms": (1, 100_000), "max_after_nms": (1, 100_000)}
 DEFAULT_WORKERS = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
@@ -440,6 +450,51 @@ def _check(parser, opt):
         parser.error(f"--hidden_dim {opt.hidden_dim} must be a multiple of --nheads {opt.nheads}")
     if opt.resume_all and opt.resume is None:
         parser.error("--resume_all needs --resume CHECKPOINT")
+    problem = _size_problem(vars(opt))
+    if problem:
+        parser.error(f"--{problem}")
+
+
+def _size_problem(d):
+    """The first option of `d` outside SIZE_BOUNDS, as "name value: ...", or None."""
+    for name, (low, high) in SIZE_BOUNDS.items():
+        value = d.get(name)
+        if type(value) is int and not low <= value <= high:
+            return f"{name} {value}: must be in [{low}, {high}] (far above any published model)"
+    return None
+
+
+def _fits(action, value) -> bool:
+    """Whether a saved `value` is of the kind the command line gives option `action`."""
+    if value is None and (action.default is None or action.type in (str, _str_or_none)):
+        return True
+    if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
+        return type(value) is bool
+    if action.dest == "amp":  # a bool once resolved
+        return type(value) is bool or value in action.choices
+    if action.dest == "device":  # "cpu", "cuda:0", the authors' int or torch.device
+        return isinstance(value, (str, torch.device)) or type(value) is int
+    if action.nargs == "+":
+        return isinstance(value, (list, tuple)) and len(value) > 0 and all(isinstance(v, str) for v in value)
+    if action.choices is not None and not (isinstance(value, str) and value in action.choices):
+        return False
+    if action.type is int:
+        return type(value) is int
+    if action.type in (float, _seconds):
+        return type(value) in (int, float) and math.isfinite(value) and (action.type is float or value > 0)
+    if action.type in (str, _str_or_none):
+        return isinstance(value, str)
+    return True
+
+
+def _saved_value_problem(saved):
+    """The first saved option whose value the command line could not have given, or outside SIZE_BOUNDS, or None."""
+    actions = {a.dest: a for a in build_parser(inference=True)._actions if a.dest != "help"}
+    for name, value in saved.items():
+        if name in actions and not _fits(actions[name], value):
+            kind = type(value).__name__
+            return f"{name} = {str(value)[:80]} ({kind}) is not a valid value of --{name}"
+    return _size_problem(saved)
 
 
 def _reroot(dirs, old_root, new_root):
@@ -523,6 +578,9 @@ def saved_options(d: dict, where="opt.json") -> dict:
             raise ConfigError(f"{where}: dset_name {out['dset_name']!r} is unknown ({', '.join(LEGACY_DATASETS)})")
         out["dataset"] = LEGACY_DATASETS[out["dset_name"]]
     out.pop("dset_name", None)
+    problem = _saved_value_problem(out)
+    if problem:
+        raise ConfigError(f"{where}: {problem}")
     if "use_tef" in d and "tef" in d.get("ctx_mode", "video_tef") and "v_feat_dim" in out:
         out["v_feat_dim"] -= 2
     return out

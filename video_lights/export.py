@@ -18,8 +18,8 @@ import json
 import os
 import sys
 
-from video_lights.api import EXPORT_CONFIG, EXPORT_FORMAT, EXPORT_VERSION, EXPORT_WEIGHTS, checkpoint_options, \
-    load_checkpoint
+from video_lights.api import EXPORT_CONFIG, EXPORT_FORMAT, EXPORT_VERSION, EXPORT_WEIGHTS, LOCAL_OPTIONS, \
+    checkpoint_options, export_config_problem, load_checkpoint
 from video_lights.config import opt_to_dict
 from video_lights.data.specs import REGISTRY
 from video_lights.features.layouts import RELEASED_DIMS, extractor_ids, feature_types, folder_name
@@ -28,9 +28,6 @@ from video_lights.utils.io import atomic_open, check_writable_dir, load_json, sa
 
 SLOWFAST_RELEASE = ("SlowFast-R50 8x8 Kinetics-400 (SLOWFAST_8x8_R50.pkl of PySlowFast's model zoo, converted by "
                     "`python -m video_lights.features.convert_slowfast`)")
-# machine-local options: not exported (they name this machine's folders or a past run)
-LOCAL_OPTIONS = ("results_dir", "results_root", "feat_root", "resume", "resume_all", "model_dir", "eval_results_dir",
-                 "eval_id", "train_path", "eval_path")
 METRICS_FILES = ("hl_val_submission_metrics.json", "best_*_metrics.json", "*_val_*metrics.json")
 KEY_OPTIONS = ("dataset", "ctx_mode", "clip_length", "max_v_l", "max_q_l", "hidden_dim", "nheads", "enc_layers",
                "dec_layers", "bicmf_layers", "num_queries", "mr_to_hd_loss", "contrastive_align_loss")
@@ -124,6 +121,9 @@ def export(ckpt_path, out_dir, extractors=None, name=None) -> list:
               "source": (ckpt.get("config") or {}).get("source") or os.path.basename(os.path.normpath(ckpt_path)),
               "epoch": ckpt.get("epoch") if isinstance(ckpt.get("epoch"), int) else None,
               "options": portable_options(opt), "features": feats, "extractors": ids}
+    problem = export_config_problem(config)
+    if problem:  # what read_exported would refuse is not written
+        raise UserError(f"{os.path.join(out_dir, EXPORT_CONFIG)}: {problem}")
     check_writable_dir(out_dir)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     weights, config_path, card = (os.path.join(out_dir, n) for n in (EXPORT_WEIGHTS, EXPORT_CONFIG, "README.md"))

@@ -24,6 +24,7 @@ from transformers import AutoConfig, CLIPConfig, CLIPModel, CLIPTokenizer
 
 from video_lights.features.layouts import DEFAULT_MODELS
 from video_lights.features.precision import bf16_autocast
+from video_lights.utils.model_files import model_id_problem, safetensors_problem
 from video_lights.utils.cli import UserError
 
 DEFAULT_MODEL = DEFAULT_MODELS["clip"]
@@ -32,6 +33,8 @@ CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 # VideoLights' modified `clip.tokenize` keeps the first 30 BPE tokens: SOT + 30 + EOT = 32 rows at most.
 MAX_BPE_TOKENS = 30
+# a model directory's config.json is a few KB; a larger one is refused before transformers parses it
+MAX_CONFIG_BYTES = 1 << 20
 SOT, EOT = "<|startoftext|>", "<|endoftext|>"
 
 
@@ -108,7 +111,8 @@ def load_pretrained(model_cls, tokenizer_cls, model, model_type: str, default: s
     the hub id named in the error messages; vocab_of(config): the model's token-embedding count, which the
     tokenizer's base vocabulary must match (up to 8 extra embeddings, e.g. LAVIS' [DEC] token) -- transformers
     builds an empty tokenizer without complaint when the tokenizer files are missing. Raises ModelError naming
-    what to download and where it goes."""
+    what to download and where it goes, or naming a malformed hub id, a config.json over MAX_CONFIG_BYTES or a
+    .safetensors file whose header is malformed (checked before transformers reads them)."""
     transformers.utils.logging.disable_progress_bar()  # one line per failure, not a progress bar per load
     model = str(model)
     hub = not _is_local(model)
@@ -119,8 +123,12 @@ def load_pretrained(model_cls, tokenizer_cls, model, model_type: str, default: s
                f"`hf download {default} --local-dir {path}`")
         if not path.is_dir():
             raise ModelError(f"{where}not a directory; {how}")
+        check_model_files(path)
         source = str(path)
     else:
+        problem = model_id_problem(model)
+        if problem:
+            raise ModelError(f"{problem}; pass a hub id such as {default} or a local directory")
         from huggingface_hub import constants
         where = f"{model}: "
         how = (f"download it into the Hugging Face cache ({constants.HF_HUB_CACHE}; HF_HOME / HF_HUB_CACHE move it) "
@@ -149,6 +157,19 @@ def load_pretrained(model_cls, tokenizer_cls, model, model_type: str, default: s
         raise ModelError(f"{where}the tokenizer has {tokenizer.vocab_size} tokens for a model with {expected} "
                          f"token embeddings (tokenizer files missing or from another model); {how}")
     return net.eval(), tokenizer
+
+
+def check_model_files(directory: Path) -> None:
+    """ModelError naming a local model directory's config.json over MAX_CONFIG_BYTES or a .safetensors file with a
+    malformed header (utils/model_files.py safetensors_problem: reads the headers only)."""
+    config = directory / "config.json"
+    if config.is_file() and config.stat().st_size > MAX_CONFIG_BYTES:
+        raise ModelError(f"{config}: {config.stat().st_size} bytes, more than a model config holds "
+                         f"({MAX_CONFIG_BYTES})")
+    for weights in sorted(directory.glob("*.safetensors")):
+        problem = safetensors_problem(weights)
+        if problem:
+            raise ModelError(f"{weights}: {problem}")
 
 
 def _first_line(e: Exception) -> str:

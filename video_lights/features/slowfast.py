@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from video_lights.features.precision import bf16_autocast
+from video_lights.utils.model_files import safetensors_problem
 from video_lights.utils.cli import UserError
 from video_lights.utils.io import atomic_open
 
@@ -374,6 +375,9 @@ def load_slowfast(path_or_none=None, device="cpu") -> SlowFastR50:
     if head == b"\x80":
         raise SlowFastError(f"{path}: this is a pickle (the Caffe2 checkpoint?), not converted weights: convert it "
                             f"with `python -m video_lights.features.convert_slowfast {path} OUT.safetensors`")
+    problem = safetensors_problem(path)  # the header only, before safetensors maps the file
+    if problem:
+        raise SlowFastError(f"{path}: {problem}")
     try:
         with safetensors.safe_open(path, framework="pt") as f:
             metadata = f.metadata() or {}
