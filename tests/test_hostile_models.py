@@ -204,7 +204,7 @@ def test_a_bad_config_json_is_refused_naming_the_field(folder, case):
 def test_a_huge_or_deeply_nested_config_json_is_refused(folder):
     path = folder / "config.json"
     path.write_text(path.read_text() + " " * (2 << 20))
-    with pytest.raises(CheckpointError, match=r"config.json: \d+ bytes, more than an export's config may hold"):
+    with pytest.raises(CheckpointError, match=r"config.json: \d+ bytes, more than a config holds"):
         load_checkpoint(folder)
     path.write_text("[" * 200_000)
     with pytest.raises(CheckpointError, match="config.json: cannot read"):

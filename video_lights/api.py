@@ -15,15 +15,13 @@ from video_lights.data.specs import REGISTRY
 from video_lights.model.checkpoint import CheckpointError, load_weights, read_checkpoint
 from video_lights.model.videolights import build_model
 from video_lights.utils.io import load_json
-from video_lights.utils.model_files import model_id_problem, safetensors_problem
+from video_lights.utils.model_files import config_size_problem, model_id_problem, safetensors_problem
 
 # an exported directory (python -m video_lights.export): no pickle anywhere
 EXPORT_WEIGHTS = "model.safetensors"
 EXPORT_CONFIG = "config.json"
 EXPORT_FORMAT = "video_lights-export"
 EXPORT_VERSION = 1
-# an export's config.json is a few KB; a larger one is refused before it is parsed
-MAX_CONFIG_BYTES = 1 << 20
 # machine-local options: not exported (they name this machine's folders or a past run); dropped when read back
 LOCAL_OPTIONS = ("results_dir", "results_root", "feat_root", "resume", "resume_all", "model_dir", "eval_results_dir",
                  "eval_id", "train_path", "eval_path")
@@ -53,9 +51,9 @@ def read_exported(directory, map_location="cpu") -> dict:
         if not os.path.isfile(p):
             raise CheckpointError(f"{p}: missing: an exported checkpoint directory holds {EXPORT_CONFIG} and "
                                   f"{EXPORT_WEIGHTS} (python -m video_lights.export)")
-    if os.path.getsize(config_path) > MAX_CONFIG_BYTES:
-        raise CheckpointError(f"{config_path}: {os.path.getsize(config_path)} bytes, more than an export's config "
-                              f"may hold ({MAX_CONFIG_BYTES})")
+    problem = config_size_problem(config_path)
+    if problem:
+        raise CheckpointError(f"{config_path}: {problem}")
     try:
         config = load_json(config_path)
     except (OSError, ValueError, RecursionError) as e:

@@ -24,7 +24,7 @@ from transformers import AutoConfig, CLIPConfig, CLIPModel, CLIPTokenizer
 
 from video_lights.features.layouts import DEFAULT_MODELS
 from video_lights.features.precision import bf16_autocast
-from video_lights.utils.model_files import model_id_problem, safetensors_problem
+from video_lights.utils.model_files import config_size_problem, model_id_problem, safetensors_problem
 from video_lights.utils.cli import UserError
 
 DEFAULT_MODEL = DEFAULT_MODELS["clip"]
@@ -33,8 +33,6 @@ CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 # VideoLights' modified `clip.tokenize` keeps the first 30 BPE tokens: SOT + 30 + EOT = 32 rows at most.
 MAX_BPE_TOKENS = 30
-# a model directory's config.json is a few KB; a larger one is refused before transformers parses it
-MAX_CONFIG_BYTES = 1 << 20
 SOT, EOT = "<|startoftext|>", "<|endoftext|>"
 
 
@@ -111,8 +109,8 @@ def load_pretrained(model_cls, tokenizer_cls, model, model_type: str, default: s
     the hub id named in the error messages; vocab_of(config): the model's token-embedding count, which the
     tokenizer's base vocabulary must match (up to 8 extra embeddings, e.g. LAVIS' [DEC] token) -- transformers
     builds an empty tokenizer without complaint when the tokenizer files are missing. Raises ModelError naming
-    what to download and where it goes, or naming a malformed hub id, a config.json over MAX_CONFIG_BYTES or a
-    .safetensors file whose header is malformed (checked before transformers reads them)."""
+    what to download and where it goes, or naming a malformed hub id, a config.json over 1 MB or a .safetensors
+    file whose header is malformed (utils/model_files.py; checked before transformers reads them)."""
     transformers.utils.logging.disable_progress_bar()  # one line per failure, not a progress bar per load
     model = str(model)
     hub = not _is_local(model)
@@ -160,12 +158,12 @@ def load_pretrained(model_cls, tokenizer_cls, model, model_type: str, default: s
 
 
 def check_model_files(directory: Path) -> None:
-    """ModelError naming a local model directory's config.json over MAX_CONFIG_BYTES or a .safetensors file with a
+    """ModelError naming a local model directory's config.json over 1 MB or a .safetensors file with a
     malformed header (utils/model_files.py safetensors_problem: reads the headers only)."""
     config = directory / "config.json"
-    if config.is_file() and config.stat().st_size > MAX_CONFIG_BYTES:
-        raise ModelError(f"{config}: {config.stat().st_size} bytes, more than a model config holds "
-                         f"({MAX_CONFIG_BYTES})")
+    problem = config.is_file() and config_size_problem(config)
+    if problem:
+        raise ModelError(f"{config}: {problem}")
     for weights in sorted(directory.glob("*.safetensors")):
         problem = safetensors_problem(weights)
         if problem:

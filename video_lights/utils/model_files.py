@@ -12,6 +12,8 @@ import os
 import re
 import struct
 
+# a model's or an export's config.json is a few KB; a larger one is refused before it is parsed
+MAX_CONFIG_BYTES = 1 << 20
 # safetensors' own bound on the JSON header (its MAX_HEADER_SIZE); a real header is a few KB to a few MB
 MAX_SAFETENSORS_HEADER = 100_000_000
 # bits per element of each safetensors dtype (the sub-byte float formats included)
@@ -72,6 +74,12 @@ def safetensors_problem(path):
         if begin < end:
             return f"tensors {a[:80]!r} and {b[:80]!r} overlap"
     return None
+
+
+def config_size_problem(path):
+    """Why the config.json `path` is too large to parse (over MAX_CONFIG_BYTES), or None."""
+    size = os.path.getsize(path)
+    return f"{size} bytes, more than a config holds ({MAX_CONFIG_BYTES})" if size > MAX_CONFIG_BYTES else None
 
 
 def model_id_problem(model):
