@@ -27,6 +27,7 @@ from video_lights.api import checkpoint_options, load_checkpoint
 from video_lights.data.inputs import batch_inputs, query_input, video_input
 from video_lights.engine.postprocessing import decode_moments, valid_saliency
 from video_lights.features.layouts import extractor_ids, feature_types
+from video_lights.features.limits import DecodeLimits
 from video_lights.predict.long_video import DEFAULT_NMS_THD, merge_moments, merge_saliency, window_seconds, \
     window_spans
 from video_lights.utils.cli import UserError
@@ -134,12 +135,12 @@ class Predictor:
     reads (None: only VideoFeatures / QueryFeatures inputs); device: where the model (and extractors) run.
     Keyword options: batch_size (model inputs per forward pass), cache_dir (folder for .npz feature caches), source
     (named in error messages), frame_rule (decoding), limits (features/limits.py DecodeLimits: per-video bounds on
-    frame size, duration and decoding time; None = the defaults), extractor_ids ({type: weights id}, part of the
+    frame size, duration and decoding time), extractor_ids ({type: weights id}, part of the
     cache key). The last MEMORY_CACHE videos stay in memory.
     """
 
     def __init__(self, model, opt, extractors=None, device="cpu", *, batch_size=32, cache_dir=None,
-                 source="checkpoint", frame_rule="modern", limits=None, extractor_ids=None):
+                 source="checkpoint", frame_rule="modern", limits=DecodeLimits(), extractor_ids=None):
         self.device = _resolve_device(device)
         self.model = model.to(self.device).eval()
         self.opt = opt
@@ -149,7 +150,7 @@ class Predictor:
         self.batch_size = int(batch_size)
         self.cache_dir = cache_dir
         self.frame_rule = frame_rule
-        self.limits = limits   # None: the defaults (a video within them gives the same features under any)
+        self.limits = limits   # a video within them gives the same features under any limits
         self.extractor_ids = dict(extractor_ids or {})
         self._video_cache, self._query_cache, self._digests = collections.OrderedDict(), {}, {}
         # the model's input widths without tef (its input projection was built from these options)
@@ -169,7 +170,7 @@ class Predictor:
     @classmethod
     def from_checkpoint(cls, checkpoint, device="cpu", slowfast=None, clip=None, blip2=None, cache_dir=None,
                         batch_size=32, extractor_batch_size=16, fp16=False, bf16=False,
-                        frame_rule="modern", limits=None):
+                        frame_rule="modern", limits=DecodeLimits()):
         """Build the model of a checkpoint and load the extractors it needs.
 
         checkpoint: our or the authors' .ckpt, a directory written by `python -m video_lights.export`, or a Hugging
@@ -246,10 +247,9 @@ class Predictor:
             if feats is not None and set(feats.features) == set(self.video_types):
                 feats.source = path
                 return self._remember(key, feats)
-        from video_lights.features.decode import DEFAULT_LIMITS
         from video_lights.features.pipeline import extract_video
         rows, info = extract_video(path, self.extractors, self.opt.clip_length, self.frame_rule, progress,
-                                   self.limits or DEFAULT_LIMITS)
+                                   self.limits)
         clip_length = float(self.opt.clip_length)
         out = VideoFeatures({n: np.asarray(rows[n], np.float32) for n in self.video_types}, 0.0, clip_length, path,
                             digest)
