@@ -9,6 +9,8 @@ Layout (the released QVHighlights layout):
     OUT/features/{clip_text_features,blip_aug_text_features_openai}/qid{qid}.npz  keys "last_hidden_state" (T, D),
                                                                                     "pooler_output" (D,)
     OUT/dims.json and OUT/README.txt: the dims and the command-line flags that train on it.
+    OUT/concepts.json: the bank concepts each query ("queries": {qid: index}) and each video ("videos": {vid: [index,
+    ...]}, its queries' and its distractors') carry, for benchmarks that need videos without a query's concept.
 Dims: small by default (video 64 + 32 + 32 = 128, text 32 + 32 = 64) so that the model trains in minutes on a CPU;
 --real_dims gives the released ones (video 2304 + 512 + 768 = 3584, text 512 + 768 = 1280).
 
@@ -108,8 +110,16 @@ def generate(out_dir, seed=0, n_train=1200, n_val=200, n_test=150, signal=1.0, r
     vocab = {w: _unit(rng.normal(size=latent_dim)) for w in _WORDS}
     bank = _unit(rng.normal(size=(n_concepts, latent_dim))) if n_concepts > 0 else None
 
-    def concept():
-        return bank[rng.integers(n_concepts)] if bank is not None else _unit(rng.normal(size=latent_dim))
+    concepts = {"queries": {}, "videos": {}}  # which bank concepts each query and video carry (-1: a fresh one)
+
+    def concept(vid):
+        if bank is None:
+            z, index = _unit(rng.normal(size=latent_dim)), -1
+        else:
+            index = int(rng.integers(n_concepts))
+            z = bank[index]
+        concepts["videos"].setdefault(vid, []).append(index)
+        return z, index
     save = np.savez_compressed if compress else np.savez
     feat_dir = os.path.join(out_dir, "features")
     for name in list(dims["video"]) + list(dims["text"]):
@@ -136,7 +146,7 @@ def generate(out_dir, seed=0, n_train=1200, n_val=200, n_test=150, signal=1.0, r
             occupied = np.zeros(n_clips, dtype=bool)
             n_q = 1 if (rng.random() < 0.9 or n_queries - len(rows) < 2) else 2
             for _ in range(n_q):
-                z = concept()
+                z, index = concept(vid)
                 wins = [w for w in _windows(rng, n_clips, scale) if not occupied[w[0]:w[1]].any()]
                 if not wins:
                     continue
@@ -152,6 +162,7 @@ def generate(out_dir, seed=0, n_train=1200, n_val=200, n_test=150, signal=1.0, r
                 query = " ".join(words).capitalize() + "."
                 _write_text(rng, tmaps, feat_dir, qid, words, z, vocab, strength, feat_noise, save)
                 row = {"qid": qid, "query": query, "duration": duration, "vid": vid}
+                concepts["queries"][qid] = index
                 if split != "test":
                     row.update(relevant_clip_ids=clip_ids, saliency_scores=scores,
                                relevant_windows=[[st * CLIP_LENGTH, ed * CLIP_LENGTH] for st, ed in wins])
@@ -162,7 +173,7 @@ def generate(out_dir, seed=0, n_train=1200, n_val=200, n_test=150, signal=1.0, r
                 L = int(np.clip(round(np.exp(rng.normal(np.log(8.0 * scale), 0.8))), 1, n_clips))
                 st = int(rng.integers(0, n_clips - L + 1))
                 seg = np.arange(st, st + L)[~occupied[st:st + L]]
-                lat[seg] += strength * (0.4 + 0.6 * _quality(rng, len(seg)))[:, None] * concept()
+                lat[seg] += strength * (0.4 + 0.6 * _quality(rng, len(seg)))[:, None] * concept(vid)[0]
             for name in dims["video"]:
                 save(os.path.join(feat_dir, name, f"{vid}.npz"), features=vmaps(rng, name, lat, feat_noise))
         save_jsonl(rows, os.path.join(out_dir, "annotations", f"highlight_{split}_release.jsonl"))
@@ -175,6 +186,7 @@ def generate(out_dir, seed=0, n_train=1200, n_val=200, n_test=150, signal=1.0, r
             "n_train": n_train, "n_val": n_val, "n_test": n_test, "max_duration": max_duration}
     info["flags"] = train_flags(out_dir, info)
     save_json(info, os.path.join(out_dir, "dims.json"))
+    save_json(concepts, os.path.join(out_dir, "concepts.json"))
     with open(os.path.join(out_dir, "README.txt"), "w", encoding="utf-8") as f:
         f.write(f"Synthetic QVHighlights-format dataset (video_lights.data.synthetic, seed {seed}, signal {signal}).\n"
                 f"Not real data: features are random projections of latent concepts, see the module docstring.\n\n"
