@@ -178,13 +178,30 @@ def test_window_spans_cover_any_length_with_the_last_window_at_the_end():
 
 def test_merge_shifts_to_video_time_clips_to_the_duration_and_never_to_150_s():
     spans = [(0, 75), (37, 112), (45, 120)]
-    per_window = [[[10.0, 20.0, 0.5]], [[100.0, 160.0, 0.9], [0.0, 4.0, 0.2]], [[140.0, 150.0, 0.8]]]
-    rows = merge_moments(per_window, spans, clip_length=2, duration=235.0, top_k=10, nms_thd=None)
-    assert rows == [[174.0, 234.0, 0.9], [230.0, 235.0, 0.8], [10.0, 20.0, 0.5], [74.0, 78.0, 0.2]]
-    merged = merge_moments([[[10.0, 20.0, 0.5]], [[-64.0, -54.0, 0.4]]], [(0, 75), (37, 112)], 2, 235.0, 10)
-    assert merged == [[10.0, 20.0, 0.5]]  # the same moment seen by two windows is kept once
+    per_window = [[[10.0, 20.0, 0.5]], [[100.0, 140.0, 0.9], [4.0, 8.0, 0.2], [0.0, 4.0, 0.3]], [[140.0, 150.0, 0.8]]]
+    # sigmoid(saliency) 0.5, 1, 0.5 per window, so clip relevance 0.5 (clips 0-36), 0.75 (37-44), 2/3 (45-74),
+    # 0.75 (75-111), 0.5 (112-119)
+    saliency = [np.zeros(75), np.full(75, 30.0), np.zeros(75)]
+    rows = merge_moments(per_window, saliency, spans, clip_length=2, duration=235.0, top_k=10, nms_thd=None)
+    # scores: the model's times the moments' mean clip relevance; [0, 4] of the second window starts at its inner
+    # edge (a piece of a moment the first window sees whole) and is dropped; the last window's end is the video's
+    assert rows == [[174.0, 214.0, 0.675], [230.0, 235.0, 0.4], [10.0, 20.0, 0.25], [78.0, 82.0, 0.15]]
+    mixed = merge_moments([[[10.0, 30.0, 0.5]], [[0.0, 20.0, 0.5]]], [np.zeros(75), np.full(75, 30.0)],
+                          [(0, 75), (37, 112)], 2, 224.0, 10, None)
+    assert mixed == [[10.0, 30.0, 0.25]]
+    alone = merge_moments([[], [[0.0, 20.0, 0.5]]], [np.zeros(75), np.zeros(75)], [(0, 75), (37, 112)], 2, 224.0)
+    assert alone == [[74.0, 94.0, 0.25]]  # kept when nothing else is left
+    merged = merge_moments([[[10.0, 20.0, 0.5]], [[-64.0, -54.0, 0.4]]], [np.zeros(75), np.zeros(75)],
+                           [(0, 75), (37, 112)], 2, 235.0, 10)
+    assert merged == [[10.0, 20.0, 0.25]]  # the same moment seen by two windows is kept once
     sal = merge_saliency([np.ones(75), 3 * np.ones(75)], [(0, 75), (37, 112)], 112)
     assert sal[:37].tolist() == [1] * 37 and sal[37:75].tolist() == [2] * 38 and sal[75:].tolist() == [3] * 37
+
+
+def test_one_window_keeps_the_models_scores():
+    rows = [[10.0, 20.0, 0.9], [0.0, 150.0, 0.2], [30.0, 40.0, 0.5]]
+    assert merge_moments([rows], [np.full(75, -9.0)], [(0, 75)], 2, 150.0, 10, None) == sorted(
+        rows, key=lambda r: r[2], reverse=True)
 
 
 class PlantedOracle(torch.nn.Module):
@@ -256,6 +273,52 @@ def test_planted_20_minute_input_is_found_at_the_top():
     assert all(0 <= st < ed <= 1200 for st, ed, _ in p.windows)
     assert 250 <= int(np.argmax(p.saliency)) < 260 and p.saliency.shape == (600,)
     assert p.saliency[250:260].min() > np.delete(p.saliency, np.s_[250:260]).max()
+
+
+class WindowConfidentOracle(torch.nn.Module):
+    """The failure that long videos showed (scripts/bench_long_video.py), made deterministic: every window answers
+    with its clips most like the query, at a confidence that depends on the window's content and not on the query
+    (as a model trained on videos that always hold the query does). The saliency is the clips' own match,
+    8 * (cos - 0.5): high only where the query is."""
+
+    def __init__(self, dim, num_queries=2):
+        super().__init__()
+        self.dim, self.num_queries = dim, num_queries
+
+    def forward(self, src_txt, src_txt_mask, src_vid, src_vid_mask, loss_outputs=True):
+        B, L, _ = src_vid.shape
+        q = F.normalize((src_txt * src_txt_mask[..., None]).sum(1), dim=-1)
+        sim = (F.normalize(src_vid[..., :self.dim], dim=-1) * q[:, None]).sum(-1)  # (B, L)
+        best = sim.argmax(1).float()  # the window's best clip, at the centre of a 10-clip moment
+        spans = torch.stack([((best + 0.5) / L).clamp(5 / L, 1 - 5 / L), torch.full_like(best, 10 / L)], -1)
+        confidence = 4 + 3 * src_vid[:, :, 1].mean(1)  # content, not query
+        logits = torch.full((B, self.num_queries, 2), -6.0)
+        logits[:, 0, 0], logits[:, :, 1] = confidence, 0.0
+        spans = torch.cat([spans[:, None], torch.tensor([0.05, 0.1]).repeat(B, self.num_queries - 1, 1)], 1)
+        return {"pred_logits": logits, "pred_spans": spans, "saliency_scores": 8 * (sim - 0.5),
+                "video_mask": src_vid_mask}
+
+
+def test_long_video_moments_rank_by_clip_relevance_not_by_window_confidence():
+    """20 minutes, the query's 20 s planted at 500-520 s; the oracle's most confident window is elsewhere, so
+    ranking by foreground probability (the merge before clip relevance) puts a wrong moment first."""
+    clips, tokens = _planted(where=(250, 260), seed=3)
+    opt = parse_args(["--preset", "qvhl", "--device", "cpu", "--v_feat_dirs", "clip_features", "--t_feat_dirs",
+                      "clip_text_features", "--v_feat_dim", "32", "--t_feat_dim", "32"])
+    predictor = Predictor(WindowConfidentOracle(32), opt)
+    video = VideoFeatures({"clip": clips}, 1200.0, 2.0, "planted")
+    query = QueryFeatures("the planted thing", {"clip": tokens})
+    spans = window_spans(600, opt.max_v_l)
+    inputs = batch_inputs([video_input([clips[a:b]], opt.max_v_l) for a, b in spans],
+                          [query_input([tokens], opt.max_q_l)] * len(spans))
+    out = predictor.model(**inputs)
+    confident = int(F.softmax(out["pred_logits"][:, 0], -1)[:, 0].argmax())
+    assert not spans[confident][0] <= 250 < 260 <= spans[confident][1]  # the old merge's first moment is wrong
+    (p,) = predictor.predict(video, query, top_k=5)
+    start, end, score = p.windows[0]
+    assert min(end, 520) - max(start, 500) >= 10  # half of it or more is the planted stretch
+    elsewhere = [w for w in p.windows if min(w[1], 520) <= max(w[0], 500)]
+    assert elsewhere and all(w[2] < score for w in elsewhere)
 
 
 def test_real_model_on_20_minutes_and_on_exactly_one_window(predictor):

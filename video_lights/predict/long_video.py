@@ -1,23 +1,29 @@
 """Videos of any length: overlapping windows of the model's max_v_l clips, merged back into video time.
 
     spans = window_spans(600, 75)               # [(0, 75), (37, 112), ..., (518, 593), (525, 600)]
-    rows = merge_moments(per_window_rows, spans, clip_length=2, duration=1200.0, top_k=10)
+    rows = merge_moments(per_window_rows, per_window_saliency, spans, clip_length=2, duration=1200.0, top_k=10)
     saliency = merge_saliency(per_window_saliency, spans, n_clips=600)   # (600,) float32
 
 A video of at most max_v_l clips is one window (the model's own input, nothing changes). A longer one is covered by
 windows of max_v_l clips with stride max_v_l // 2, the last window aligned to the end of the video; each window is
 an input of its own (its own tef over its max_v_l clips), its moments are decoded with the window's duration and
-shifted by the window's start, then all windows' moments are merged by temporal NMS and clipped to the video's real
-duration (no 150-s clamp). Saliency is averaged over the windows that cover a clip.
+shifted by the window's start, then scored, merged by temporal NMS and clipped to the video's real duration (no
+150-s clamp). Saliency is averaged over the windows that cover a clip.
 
-Scores of moments from different windows are not calibrated against each other: each window is a separate forward
-pass whose foreground probabilities are relative to that window's content, so a merged ranking is a heuristic.
+The score of a long video's moment is not the model's foreground probability alone: each window is a separate
+forward pass whose foreground probabilities are relative to that window's content (trained on videos that always
+hold the query, a window without it still scores its best guess high), so they do not rank moments of different
+windows. It is multiplied by the mean over the moment's clips of sigmoid(saliency) (clip_relevance), which the
+negative-pair loss trains to be low for a clip that does not match the query in whatever window; and a moment
+that touches a window's inner edge is dropped as a piece of one that the next window sees whole. docs/predict.md
+has the measurements (scripts/bench_long_video.py).
 """
 import numpy as np
 
 from video_lights.engine.postprocessing import round4, temporal_nms
 
 DEFAULT_NMS_THD = 0.7
+EDGE_CLIPS = 0.5  # a long video's moment this close (in clips) to an inner window edge is cut by it
 
 
 def window_spans(n_clips: int, max_v_l: int) -> list:
@@ -45,25 +51,65 @@ def window_seconds(span, clip_length: float, duration: float) -> tuple:
     return offset, max(min(stop * clip_length, duration) - offset, 0.0)
 
 
-def merge_moments(per_window_rows, spans, clip_length: float, duration: float, top_k=10, nms_thd=DEFAULT_NMS_THD):
+def clip_relevance(per_window_saliency, spans, n_clips: int) -> np.ndarray:
+    """float32 (n_clips,): per clip, sigmoid(saliency) averaged over the windows that cover it.
+
+    sigmoid(saliency) is what the negative-pair loss trains towards 0 for a query the clip does not match
+    (model/criterion.py), so unlike the foreground probabilities it means the same in every window."""
+    return merge_saliency([1.0 / (1.0 + np.exp(-np.asarray(s, np.float64))) for s in per_window_saliency], spans,
+                          n_clips)
+
+
+def moment_relevance(rows, relevance, clip_length: float) -> np.ndarray:
+    """float64 (len(rows),): the mean clip_relevance of the clips each row [start_s, end_s, ...] overlaps (at least
+    one clip), from a cumulative sum (no loop over the rows)."""
+    n = len(relevance)
+    if not len(rows):
+        return np.zeros(0)
+    bounds = np.asarray([r[:2] for r in rows], np.float64)
+    first = np.minimum(np.floor(bounds[:, 0] / clip_length).astype(np.int64), n - 1).clip(0)
+    last = np.minimum(np.maximum(np.ceil(bounds[:, 1] / clip_length).astype(np.int64), first + 1), n)
+    total = np.concatenate([[0.0], np.cumsum(relevance, dtype=np.float64)])
+    return (total[last] - total[first]) / (last - first)
+
+
+def merge_moments(per_window_rows, per_window_saliency, spans, clip_length: float, duration: float, top_k=10,
+                  nms_thd=DEFAULT_NMS_THD):
     """Moments of every window -> one ranked list in video time.
 
     Args:
         per_window_rows: per window, its decoded rows [[start_s, end_s, score], ...] in the window's own seconds
             (engine.postprocessing.decode_moments with the window's duration, see window_seconds).
+        per_window_saliency: per window, its clips' saliency (len stop - start each).
         spans: the windows' clip ranges (window_spans); clip_length: seconds per clip; duration: the video's.
         top_k: moments kept; nms_thd: temporal NMS threshold (None: no NMS, only ranking by score).
     Returns:
         at most top_k rows [start_s, end_s, score] ranked by score, shifted to video time, clipped to
         [0, duration], rounded to 4 decimals; empty windows (end <= start after clipping) are dropped.
+        One window (a short video): the score is the model's foreground probability, as in training. Several: the
+        foreground probability times the moment's mean clip_relevance, because foreground probabilities are
+        relative to their window's content (a window without the query still puts its best guess near 1) and do
+        not rank across windows on their own;
+        moments cut by an inner window edge (within EDGE_CLIPS of it) are dropped unless nothing else is left.
     """
-    rows = []
+    rows, cut = [], []
     for window_rows, span in zip(per_window_rows, spans):
-        offset, _ = window_seconds(span, clip_length, duration)
+        offset, window_duration = window_seconds(span, clip_length, duration)
+        inner_start, inner_stop = span[0] > 0, span[1] < spans[-1][1]  # edges that are not the video's
         for st, ed, score in window_rows:
+            edge = (inner_start and st < EDGE_CLIPS * clip_length) or \
+                   (inner_stop and ed > window_duration - EDGE_CLIPS * clip_length)
             st, ed = min(max(st + offset, 0.0), duration), min(max(ed + offset, 0.0), duration)
             if ed > st:
                 rows.append([round4(st), round4(ed), score])
+                cut.append(edge)
+    if len(spans) > 1:
+        relevance = clip_relevance(per_window_saliency, spans, spans[-1][1])
+        rows = [[st, ed, round4(float(r) * p)] for (st, ed, p), r in
+                zip(rows, moment_relevance(rows, relevance, clip_length))]
+        # a moment at a window's inner edge is a piece of what that window does not see; the windows overlap by
+        # half, so another window sees any moment of up to max_v_l - stride clips whole
+        rows = [r for r, c in zip(rows, cut) if not c] or rows
     rows = sorted(rows, key=lambda r: r[2], reverse=True)  # stable: ties keep window order
     if nms_thd is not None:
         rows = temporal_nms(rows, nms_thd, top_k)

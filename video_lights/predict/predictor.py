@@ -10,7 +10,7 @@ Which extractors, in which order: the checkpoint's --v_feat_dirs / --t_feat_dirs
 features/layouts.py VIDEO_FOLDERS, TEXT_FOLDERS); their widths are checked against the model's input projection
 before anything runs. Model inputs are built by data/inputs.py, the code the dataset uses in training (same
 normalisation, type order and tef). A video longer than max_v_l clips is cut into overlapping windows
-(predict/long_video.py); moment scores of different windows are not calibrated against each other.
+(predict/long_video.py), whose moment scores are weighted by their clips' sigmoid(saliency) to rank across windows.
 
 Heavy dependencies (PyAV, transformers) are imported only when extractors are loaded or a video is decoded.
 """
@@ -340,7 +340,9 @@ class Predictor:
             for (q, w), r, s in zip(chunk, rows, sal):
                 moments[q][w], saliency[q][w] = r, s
         clip_times = video.clip_times()
-        return [Prediction(t.query, merge_moments(moments[q], spans, video.clip_length, video.duration, top_k, nms_thd),
+        return [Prediction(t.query,
+                           merge_moments(moments[q], saliency[q], spans, video.clip_length, video.duration, top_k,
+                                         nms_thd),
                            merge_saliency(saliency[q], spans, n_clips), clip_times.copy())
                 for q, t in enumerate(texts)]
 
