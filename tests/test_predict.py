@@ -26,7 +26,8 @@ from video_lights.model import build_model  # noqa: E402
 from video_lights.model.checkpoint import save_checkpoint  # noqa: E402
 from video_lights.predict import Prediction, Predictor, QueryFeatures, VideoFeatures  # noqa: E402
 from video_lights.predict.__main__ import main as predict_main  # noqa: E402
-from video_lights.predict.long_video import merge_moments, merge_saliency, window_spans  # noqa: E402
+from video_lights.predict.long_video import centred_span, merge_moments, merge_saliency, refine_top, \
+    window_spans  # noqa: E402
 from video_lights.predict.predictor import PredictError  # noqa: E402
 from video_lights.export import main as export_main  # noqa: E402
 
@@ -202,6 +203,21 @@ def test_one_window_keeps_the_models_scores():
     rows = [[10.0, 20.0, 0.9], [0.0, 150.0, 0.2], [30.0, 40.0, 0.5]]
     assert merge_moments([rows], [np.full(75, -9.0)], [(0, 75)], 2, 150.0, 10, None) == sorted(
         rows, key=lambda r: r[2], reverse=True)
+
+
+def test_the_first_moment_is_re_read_from_a_window_centred_on_it():
+    assert centred_span([100.0, 110.0, 0.5], 600, 75, 2) == (15, 90)
+    assert centred_span([0.0, 4.0, 0.5], 600, 75, 2) == (0, 75)
+    assert centred_span([1190.0, 1200.0, 1.0], 600, 75, 2) == (525, 600)
+    rows = [[100.0, 110.0, 0.5], [300.0, 310.0, 0.4]]
+    # the centred window starts at clip 40 (80 s): its [15, 35] and [25, 40] overlap the first row, [180, 200] not
+    window_rows = [[180.0, 200.0, 0.99], [15.0, 35.0, 0.9], [25.0, 40.0, 0.8]]
+    saliency = np.zeros(75)
+    assert refine_top(rows, window_rows, saliency, (40, 115), 2, 1200.0) == [[95.0, 115.0, 0.5], rows[1]]
+    saliency[12:20] = 30.0  # clips 52-59 (104-120 s) match: [105, 120] is all of them, [95, 115] 6 of its 11 clips
+    assert refine_top(rows, window_rows, saliency, (40, 115), 2, 1200.0)[0] == [105.0, 120.0, 0.5]
+    assert refine_top(rows, [[180.0, 200.0, 0.99]], saliency, (40, 115), 2, 1200.0) == rows  # nothing overlaps
+    assert refine_top([], window_rows, saliency, (40, 115), 2, 1200.0) == []
 
 
 class PlantedOracle(torch.nn.Module):

@@ -16,7 +16,8 @@ hold the query, a window without it still scores its best guess high), so they d
 windows. It is multiplied by the mean over the moment's clips of sigmoid(saliency) (clip_relevance), which the
 negative-pair loss trains to be low for a clip that does not match the query in whatever window; and a moment
 that touches a window's inner edge is dropped as a piece of one that the next window sees whole. docs/predict.md
-has the measurements (scripts/bench_long_video.py).
+has the measurements (scripts/bench_long_video.py). Last, the first moment's boundaries are re-read from a window
+centred on it (refine_top: one more model input per query), where it is whole and in the middle.
 """
 import numpy as np
 
@@ -114,6 +115,36 @@ def merge_moments(per_window_rows, per_window_saliency, spans, clip_length: floa
     if nms_thd is not None:
         rows = temporal_nms(rows, nms_thd, top_k)
     return [list(r) for r in rows[:top_k]]
+
+
+def centred_span(row, n_clips: int, max_v_l: int, clip_length: float) -> tuple:
+    """The window of max_v_l clips (start, stop) centred on the moment row [start_s, end_s, ...], inside the video."""
+    centre = int(round((row[0] + row[1]) / 2 / clip_length))
+    start = min(max(centre - max_v_l // 2, 0), n_clips - max_v_l)
+    return start, start + max_v_l
+
+
+def refine_top(rows, window_rows, window_saliency, span, clip_length: float, duration: float) -> list:
+    """The merged rows with the first one's boundaries taken from the window centred on it (centred_span).
+
+    In that window the moment is seen whole and in the middle, as a short video's moment is; of the window's
+    moments (window_rows, in its own seconds, and its clips' window_saliency) that overlap the first row, the one
+    with the highest foreground probability x mean sigmoid(saliency) gives the boundaries; the first row keeps
+    its score and its rank. Rows then go through temporal NMS again in the caller."""
+    if not rows:
+        return rows
+    offset, _ = window_seconds(span, clip_length, duration)
+    start, stop = rows[0][:2]
+    shifted = [[min(max(st + offset, 0.0), duration), min(max(ed + offset, 0.0), duration), p]
+               for st, ed, p in window_rows]
+    overlapping = [r for r in shifted if min(r[1], stop) > max(r[0], start)]
+    if not overlapping:
+        return rows
+    relevance = np.zeros(span[1])
+    relevance[span[0]:] = 1.0 / (1.0 + np.exp(-np.asarray(window_saliency, np.float64)))
+    scores = moment_relevance(overlapping, relevance, clip_length) * np.array([r[2] for r in overlapping])
+    best = overlapping[int(np.argmax(scores))]  # first of equals
+    return [[round4(best[0]), round4(best[1]), rows[0][2]]] + [list(r) for r in rows[1:]]
 
 
 def merge_saliency(per_window_saliency, spans, n_clips: int) -> np.ndarray:

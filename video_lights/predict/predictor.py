@@ -25,11 +25,11 @@ import torch
 
 from video_lights.api import checkpoint_options, load_checkpoint
 from video_lights.data.inputs import batch_inputs, query_input, video_input
-from video_lights.engine.postprocessing import decode_moments, valid_saliency
+from video_lights.engine.postprocessing import decode_moments, temporal_nms, valid_saliency
 from video_lights.features.layouts import extractor_ids, feature_types
 from video_lights.features.limits import DecodeLimits
-from video_lights.predict.long_video import DEFAULT_NMS_THD, merge_moments, merge_saliency, window_seconds, \
-    window_spans
+from video_lights.predict.long_video import DEFAULT_NMS_THD, centred_span, merge_moments, merge_saliency, \
+    refine_top, window_seconds, window_spans
 from video_lights.utils.cli import UserError
 from video_lights.utils.io import save_npz
 
@@ -328,23 +328,39 @@ class Predictor:
         v_inputs = [video_input([f[st:ed] for f in feats], opt.max_v_l, normalize, use_tef, True) for st, ed in spans]
         q_inputs = [query_input([t.features[n] for n in self.text_types], opt.max_q_l, normalize) for t in texts]
         durations = [window_seconds(s, video.clip_length, video.duration)[1] for s in spans]
-        pairs = [(qi, wi) for qi in range(len(texts)) for wi in range(len(spans))]
-        moments = [[None] * len(spans) for _ in texts]
-        saliency = [[None] * len(spans) for _ in texts]
-        for i in range(0, len(pairs), self.batch_size):
-            chunk = pairs[i:i + self.batch_size]
-            inputs = batch_inputs([v_inputs[w] for _, w in chunk], [q_inputs[q] for q, _ in chunk], self.device)
-            out = self.model(**inputs, loss_outputs=False)
-            rows = decode_moments(out["pred_logits"], out["pred_spans"], [durations[w] for _, w in chunk])
-            sal = valid_saliency(out["saliency_scores"].float(), out["video_mask"])
-            for (q, w), r, s in zip(chunk, rows, sal):
-                moments[q][w], saliency[q][w] = r, s
+        pairs = [(v_inputs[w], q_inputs[q], durations[w]) for q in range(len(texts)) for w in range(len(spans))]
+        moments, saliency = self._run(pairs)
+        moments = [moments[q * len(spans):(q + 1) * len(spans)] for q in range(len(texts))]
+        saliency = [saliency[q * len(spans):(q + 1) * len(spans)] for q in range(len(texts))]
+        merged = [merge_moments(m, s, spans, video.clip_length, video.duration, top_k, nms_thd)
+                  for m, s in zip(moments, saliency)]
+        if len(spans) > 1:  # the first moment's boundaries from a window centred on it
+            centred = [centred_span(rows[0], n_clips, opt.max_v_l, video.clip_length) if rows else spans[0]
+                       for rows in merged]
+            again = [(video_input([f[st:ed] for f in feats], opt.max_v_l, normalize, use_tef, True), q_inputs[q],
+                      window_seconds((st, ed), video.clip_length, video.duration)[1])
+                     for q, (st, ed) in enumerate(centred)]
+            c_moments, c_saliency = self._run(again)
+            merged = [refine_top(rows, m, s, span, video.clip_length, video.duration)
+                      for rows, m, s, span in zip(merged, c_moments, c_saliency, centred)]
+            if nms_thd is not None:
+                merged = [temporal_nms(rows, nms_thd, top_k) for rows in merged]
         clip_times = video.clip_times()
-        return [Prediction(t.query,
-                           merge_moments(moments[q], saliency[q], spans, video.clip_length, video.duration, top_k,
-                                         nms_thd),
-                           merge_saliency(saliency[q], spans, n_clips), clip_times.copy())
+        return [Prediction(t.query, merged[q], merge_saliency(saliency[q], spans, n_clips), clip_times.copy())
                 for q, t in enumerate(texts)]
+
+    def _run(self, inputs):
+        """The model over [(video input, query input, window duration s), ...] in batches of batch_size:
+        (per input its decoded rows [[start_s, end_s, foreground probability], ...], per input its clips'
+        saliency)."""
+        moments, saliency = [], []
+        for i in range(0, len(inputs), self.batch_size):
+            chunk = inputs[i:i + self.batch_size]
+            batch = batch_inputs([v for v, _, _ in chunk], [q for _, q, _ in chunk], self.device)
+            out = self.model(**batch, loss_outputs=False)
+            moments += decode_moments(out["pred_logits"], out["pred_spans"], [d for _, _, d in chunk])
+            saliency += valid_saliency(out["saliency_scores"].float(), out["video_mask"])
+        return moments, saliency
 
 
 def _video_dim(extractor) -> int:
