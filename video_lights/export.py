@@ -98,7 +98,7 @@ def model_card(name, config, metrics_file, metrics) -> str:
               "from video_lights.predict import Predictor",
               "predictions = Predictor.from_checkpoint(\"THIS_DIRECTORY\").predict(\"VIDEO.mp4\", [\"a query\"])",
               "```", "", "Moments of videos longer than the model's window (max_v_l clips) come from overlapping "
-              "windows whose scores are not calibrated against each other.", ""]
+              "windows, ranked across them by foreground probability x the clips' sigmoid(saliency).", ""]
     return "\n".join(lines)
 
 

@@ -1,8 +1,8 @@
 """Predictions -> the moments table, and a table row -> the time the player seeks to.
 
 A row is [query, rank, start, end, score]: start and end as h:mm:ss.s in seconds of the real video, score with
-3 decimals. Scores of windows from different parts of a long video are not calibrated against each other
-(see video_lights.predict)."""
+3 decimals. In a long video the score is the foreground probability x the clips' sigmoid(saliency), so that moments
+of different windows rank against each other (see video_lights.predict)."""
 from video_lights.predict.report import hms
 
 HEADERS = ["query", "rank", "start", "end", "score"]

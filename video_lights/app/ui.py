@@ -53,8 +53,7 @@ SEEK_JS = """(t) => {
 GALLERY_COLUMNS = 6
 INTRO = ("## VideoLights: find the moments of a video that match a query\n"
          "Upload a video (or pick an example), type one query per line and press **Find moments**. "
-         "Click a row of the table to play the video from that moment. Scores of windows from different parts "
-         "of a long video are not calibrated against each other.")
+         "Click a row of the table to play the video from that moment.")
 
 
 BUSY = "**busy:**"

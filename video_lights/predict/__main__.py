@@ -6,9 +6,9 @@
 
 VIDEO: a video file (any length), or an .npz of features written by VideoFeatures.save (or --cache_dir).
 CKPT: our or the authors' .ckpt, a directory written by `python -m video_lights.export`, or a hub id of one.
-Moments of videos longer than the model's window come from overlapping windows whose scores are not calibrated
-against each other. Errors (unreadable video, missing weights, a checkpoint whose features this install cannot
-compute) are one `error:` line and exit status 2.
+Moments of videos longer than the model's window come from overlapping windows, scored by foreground probability x
+their clips' sigmoid(saliency) so that they rank across windows (docs/predict.md). Errors (unreadable video,
+missing weights, a checkpoint whose features this install cannot compute) are one `error:` line and exit status 2.
 """
 import os
 import sys
