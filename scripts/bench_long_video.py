@@ -30,6 +30,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from standalone_eval.iou import cross_iou  # noqa: E402
 from video_lights.utils.hardware import cpu_description  # noqa: E402
 
 OFFSETS = ("start", "aligned", "straddle", "straddle 2", "near end", "end")
@@ -52,32 +53,29 @@ def prepare(work, epochs):
     return found[-1], data
 
 
-def load_features(folder, name, key="features"):
-    with np.load(os.path.join(folder, f"{name}.npz")) as z:
-        return z[key].astype(np.float32)
-
-
 class Planted:
     """The val split of a synthetic dataset, as the predictor's inputs: videos, queries, concepts."""
 
     def __init__(self, data, predictor):
+        from video_lights.data.annotations import read_jsonl
+        from video_lights.data.features import open_store, read_text, read_video
         from video_lights.predict import QueryFeatures
         opt = predictor.opt
-        with open(os.path.join(data, "annotations", "highlight_val_release.jsonl"), encoding="utf-8") as f:
-            self.rows = [json.loads(line) for line in f if line.strip()]
+        self.rows = [row for _, row in read_jsonl(os.path.join(data, "annotations", "highlight_val_release.jsonl"))]
         with open(os.path.join(data, "concepts.json"), encoding="utf-8") as f:
             concepts = json.load(f)
         self.query_concept = {int(k): v for k, v in concepts["queries"].items()}
         self.video_concepts = concepts["videos"]
         self.clip_length = float(opt.clip_length)
         feat = os.path.join(data, "features")
-        v_dirs = [os.path.join(feat, os.path.basename(d.rstrip("/"))) for d in opt.v_feat_dirs]
-        t_dirs = [os.path.join(feat, os.path.basename(d.rstrip("/"))) for d in opt.t_feat_dirs]
+        v_stores = [open_store(os.path.join(feat, os.path.basename(d.rstrip("/")))) for d in opt.v_feat_dirs]
+        t_stores = [open_store(os.path.join(feat, os.path.basename(d.rstrip("/")))) for d in opt.t_feat_dirs]
         vids = sorted({r["vid"] for r in self.rows})
-        self.videos = {v: {n: load_features(d, v) for n, d in zip(predictor.video_types, v_dirs)} for v in vids}
-        self.queries = {r["qid"]: QueryFeatures(r["query"], {n: load_features(d, f"qid{r['qid']}", "last_hidden_state")
-                                                             for n, d in zip(predictor.text_types, t_dirs)})
-                        for r in self.rows}
+        self.videos = {v: {n: read_video(st, v).astype(np.float32) for n, st in zip(predictor.video_types, v_stores)}
+                       for v in vids}
+        self.queries = {r["qid"]: QueryFeatures(r["query"], {
+            n: read_text(st, f"qid{r['qid']}", "last_hidden_state").astype(np.float32)
+            for n, st in zip(predictor.text_types, t_stores)}) for r in self.rows}
 
     def n_clips(self, vid):
         return min(len(v) for v in self.videos[vid].values())
@@ -123,16 +121,12 @@ def offsets(n_total, n_plant, stride, rng):
             "straddle 2": int(b + stride // 2), "near end": last - stride // 2, "end": last}
 
 
-def iou(a, b):
-    inter = max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
-    union = max(a[1], b[1]) - min(a[0], b[0])
-    return inter / union if union > 0 else 0.0
-
-
 def score(pred, window, relevant_clips, shift_s, shift_clips):
     """(R@1, R@5, HIT@1) of one Prediction against the planted window [st, ed] shifted by shift_s seconds."""
     gt = (window[0] + shift_s, window[1] + shift_s)
-    hits = [iou(w[:2], gt) >= 0.5 for w in pred.windows[:5]]
+    ious = cross_iou(np.asarray([w[:2] for w in pred.windows[:5]], np.float64).reshape(-1, 2),
+                     np.asarray([gt], np.float64))[:, 0]
+    hits = (np.nan_to_num(ious) >= 0.5).tolist()
     top_clip = int(np.argmax(pred.saliency)) - shift_clips
     return float(bool(hits[:1] and hits[0])), float(any(hits)), float(top_clip in relevant_clips)
 

@@ -52,6 +52,14 @@ def window_seconds(span, clip_length: float, duration: float) -> tuple:
     return offset, max(min(stop * clip_length, duration) - offset, 0.0)
 
 
+def to_video_time(window_rows, span, clip_length: float, duration: float) -> list:
+    """A window's rows [[start_s, end_s, score], ...] in its own seconds -> in video seconds, clipped to
+    [0, duration] and rounded to 4 decimals (rows that end up empty are kept; callers drop them)."""
+    offset, _ = window_seconds(span, clip_length, duration)
+    return [[round4(min(max(st + offset, 0.0), duration)), round4(min(max(ed + offset, 0.0), duration)), score]
+            for st, ed, score in window_rows]
+
+
 def clip_relevance(per_window_saliency, spans, n_clips: int) -> np.ndarray:
     """float32 (n_clips,): per clip, sigmoid(saliency) averaged over the windows that cover it.
 
@@ -95,15 +103,13 @@ def merge_moments(per_window_rows, per_window_saliency, spans, clip_length: floa
     """
     rows, cut = [], []
     for window_rows, span in zip(per_window_rows, spans):
-        offset, window_duration = window_seconds(span, clip_length, duration)
+        _, window_duration = window_seconds(span, clip_length, duration)
         inner_start, inner_stop = span[0] > 0, span[1] < spans[-1][1]  # edges that are not the video's
-        for st, ed, score in window_rows:
-            edge = (inner_start and st < EDGE_CLIPS * clip_length) or \
-                   (inner_stop and ed > window_duration - EDGE_CLIPS * clip_length)
-            st, ed = min(max(st + offset, 0.0), duration), min(max(ed + offset, 0.0), duration)
-            if ed > st:
-                rows.append([round4(st), round4(ed), score])
-                cut.append(edge)
+        for (st, ed, _), row in zip(window_rows, to_video_time(window_rows, span, clip_length, duration)):
+            if row[1] > row[0]:
+                rows.append(row)
+                cut.append((inner_start and st < EDGE_CLIPS * clip_length) or
+                           (inner_stop and ed > window_duration - EDGE_CLIPS * clip_length))
     if len(spans) > 1:
         relevance = clip_relevance(per_window_saliency, spans, spans[-1][1])
         rows = [[st, ed, round4(float(r) * p)] for (st, ed, p), r in
@@ -124,27 +130,28 @@ def centred_span(row, n_clips: int, max_v_l: int, clip_length: float) -> tuple:
     return start, start + max_v_l
 
 
-def refine_top(rows, window_rows, window_saliency, span, clip_length: float, duration: float) -> list:
-    """The merged rows with the first one's boundaries taken from the window centred on it (centred_span).
+def refine_top(rows, window_rows, window_saliency, span, clip_length: float, duration: float, top_k=10,
+               nms_thd=DEFAULT_NMS_THD) -> list:
+    """The merged rows with the first one's boundaries taken from the window centred on it (centred_span), then
+    temporal NMS again (nms_thd None: none) and at most top_k rows.
 
     In that window the moment is seen whole and in the middle, as a short video's moment is; of the window's
     moments (window_rows, in its own seconds, and its clips' window_saliency) that overlap the first row, the one
     with the highest foreground probability x mean sigmoid(saliency) gives the boundaries; the first row keeps
-    its score and its rank. Rows then go through temporal NMS again in the caller."""
+    its score and its rank."""
     if not rows:
         return rows
-    offset, _ = window_seconds(span, clip_length, duration)
     start, stop = rows[0][:2]
-    shifted = [[min(max(st + offset, 0.0), duration), min(max(ed + offset, 0.0), duration), p]
-               for st, ed, p in window_rows]
-    overlapping = [r for r in shifted if min(r[1], stop) > max(r[0], start)]
-    if not overlapping:
-        return rows
-    relevance = np.zeros(span[1])
-    relevance[span[0]:] = 1.0 / (1.0 + np.exp(-np.asarray(window_saliency, np.float64)))
-    scores = moment_relevance(overlapping, relevance, clip_length) * np.array([r[2] for r in overlapping])
-    best = overlapping[int(np.argmax(scores))]  # first of equals
-    return [[round4(best[0]), round4(best[1]), rows[0][2]]] + [list(r) for r in rows[1:]]
+    overlapping = [r for r in to_video_time(window_rows, span, clip_length, duration)
+                   if min(r[1], stop) > max(r[0], start)]
+    if overlapping:
+        relevance = clip_relevance([window_saliency], [span], span[1])
+        scores = moment_relevance(overlapping, relevance, clip_length) * np.array([r[2] for r in overlapping])
+        best = overlapping[int(np.argmax(scores))]  # first of equals
+        rows = [[best[0], best[1], rows[0][2]]] + [list(r) for r in rows[1:]]
+    if nms_thd is not None:
+        rows = temporal_nms(rows, nms_thd, top_k)
+    return [list(r) for r in rows[:top_k]]
 
 
 def merge_saliency(per_window_saliency, spans, n_clips: int) -> np.ndarray:

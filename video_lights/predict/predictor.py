@@ -25,7 +25,7 @@ import torch
 
 from video_lights.api import checkpoint_options, load_checkpoint
 from video_lights.data.inputs import batch_inputs, query_input, video_input
-from video_lights.engine.postprocessing import decode_moments, temporal_nms, valid_saliency
+from video_lights.engine.postprocessing import decode_moments, valid_saliency
 from video_lights.features.layouts import extractor_ids, feature_types
 from video_lights.features.limits import DecodeLimits
 from video_lights.predict.long_video import DEFAULT_NMS_THD, centred_span, merge_moments, merge_saliency, \
@@ -341,10 +341,8 @@ class Predictor:
                       window_seconds((st, ed), video.clip_length, video.duration)[1])
                      for q, (st, ed) in enumerate(centred)]
             c_moments, c_saliency = self._run(again)
-            merged = [refine_top(rows, m, s, span, video.clip_length, video.duration)
+            merged = [refine_top(rows, m, s, span, video.clip_length, video.duration, top_k, nms_thd)
                       for rows, m, s, span in zip(merged, c_moments, c_saliency, centred)]
-            if nms_thd is not None:
-                merged = [temporal_nms(rows, nms_thd, top_k) for rows in merged]
         clip_times = video.clip_times()
         return [Prediction(t.query, merged[q], merge_saliency(saliency[q], spans, n_clips), clip_times.copy())
                 for q, t in enumerate(texts)]
