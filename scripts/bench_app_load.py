@@ -19,7 +19,6 @@ process's count, which the server inherits with its environment.
 import argparse
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -52,12 +51,6 @@ def make_videos(root: Path, n: int) -> list:
             for i in range(n)]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def rss_mb(pid: int) -> float:
     """Resident memory of process `pid` in MiB (psutil if installed, else /proc/PID/status VmRSS)."""
     try:
@@ -86,7 +79,8 @@ def app_server(assets: dict, root: Path, concurrency: int, max_queue: int, keep_
     """`python -m video_lights.app` on a free 127.0.0.1 port: yields (process, url, its GRADIO_TEMP_DIR); stopped
     with SIGTERM (as Ctrl-C) at the end."""
     tmp = Path(tempfile.mkdtemp(prefix="server_tmp_", dir=root))   # the server's mkdtemp lands here
-    port = free_port()
+    from test_app_browser import _free_port
+    port = _free_port()
     cmd = [sys.executable, "-m", "video_lights.app", "--checkpoint", assets["checkpoint"], "--slowfast",
            assets["slowfast"], "--clip", assets["clip"], "--blip2", assets["blip2"], "--port", str(port),
            "--concurrency", str(concurrency), "--max_queue", str(max_queue), "--keep_files", str(keep_files)]

@@ -168,3 +168,13 @@ def test_torchrun_training_stops_when_a_rank_is_killed(rank, tmp_path):
     seconds, _ = torchrun_killed("train", rank, "2", *synthetic_run_args(tmp_path / "data", tmp_path / "results",
                                                                          "--n_epoch", "3", "--eval_epoch", "1"))
     assert seconds < BOUND_S
+
+
+def test_remove_stale_tmp_removes_only_the_temporaries_of_the_named_files(tmp_path):
+    from video_lights.utils.io import remove_stale_tmp
+    names = [".a.npz.k2j4_x9q.tmp", ".a.npz.x.k2j4_x9q.tmp", ".b.npz.k2j4_x9q.tmp", "a.npz", ".a.npz..tmp"]
+    for n in names:
+        (tmp_path / n).write_text("x")
+    remove_stale_tmp([tmp_path / "a.npz"])
+    # a.npz's temporary goes; a.npz.x's, b.npz's, the file itself and a name mkstemp never makes stay
+    assert sorted(os.listdir(tmp_path)) == sorted(names[1:])

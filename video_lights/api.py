@@ -44,7 +44,7 @@ def read_exported(directory, map_location="cpu") -> dict:
     """An exported directory as a checkpoint dict {"model": state dict, "opt": Namespace of the saved options,
     "config": the config.json dict}; reads only JSON and safetensors. CheckpointError naming the file otherwise.
     Both files are checked before they are parsed: config.json's size, fields and option values
-    (export_config_problem, config.saved_options), the safetensors header (checkpoint.safetensors_problem)."""
+    (export_config_problem, config.saved_options), the safetensors header (utils/model_files.py safetensors_problem)."""
     directory = os.fspath(directory)
     config_path, weights_path = os.path.join(directory, EXPORT_CONFIG), os.path.join(directory, EXPORT_WEIGHTS)
     for p in (config_path, weights_path):

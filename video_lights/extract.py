@@ -23,7 +23,7 @@ from video_lights.data.annotations import read_jsonl
 from video_lights.data.specs import REGISTRY, load_spec
 from video_lights.features.layouts import DEFAULT_MODELS, TEXT_EXTRACTORS, VIDEO_EXTRACTORS
 from video_lights.features.limits import add_limit_options, limits_from_args
-from video_lights.features.sources import find_video, list_videos, video_id
+from video_lights.features.sources import find_video, videos_by_id, video_id
 from video_lights.utils.cli import ArgumentParser, UserError, command
 from video_lights.utils.distributed import gather, local_device, other_rank_status, rank_and_world, report_failures
 from video_lights.utils.io import save_npz
@@ -57,12 +57,8 @@ def build_parser():
 def collect_work(args):
     """(videos: sorted [(vid, path or None)], queries: sorted [(qid, query)]) named by the arguments; UserError when
     two files of --videos give the same id (a.mp4 and a.mkv would write the same feature files)."""
-    videos, queries = {}, {}
-    if args.videos:
-        for p in list_videos(args.videos):
-            if video_id(p) in videos:
-                raise UserError(f"{args.videos}: {videos[video_id(p)]} and {p} both give the video id {video_id(p)!r}")
-            videos[video_id(p)] = p
+    videos = videos_by_id(args.videos, video_id) if args.videos else {}
+    queries = {}
     for ann in args.annotations:
         for _, row in read_jsonl(ann):
             if "qid" in row and "query" in row:

@@ -25,7 +25,7 @@ import time
 from video_lights.data.annotations import DataError, read_jsonl
 from video_lights.features.layouts import DEFAULT_MODELS
 from video_lights.features.limits import add_limit_options, limits_from_args
-from video_lights.features.sources import list_videos, video_id
+from video_lights.features.sources import video_id, videos_by_id
 from video_lights.utils.cli import ArgumentParser, UserError, command
 from video_lights.utils.distributed import gather, local_device, other_rank_status, rank_and_world, report_failures
 from video_lights.utils.io import atomic_open, remove_stale_tmp
@@ -60,12 +60,7 @@ def pretrain_vid(path) -> str:
 
 def list_work(videos_arg) -> list:
     """Sorted [(vid, path)] of the videos; UserError when two files give the same id."""
-    out = {}
-    for path in list_videos(videos_arg):
-        vid = pretrain_vid(path)
-        if vid in out:
-            raise UserError(f"{videos_arg}: {out[vid]} and {path} both give the video id {vid!r}")
-        out[vid] = path
+    out = videos_by_id(videos_arg, pretrain_vid)
     if not out:
         raise UserError(f"{videos_arg}: no video files")
     return sorted(out.items())

@@ -65,7 +65,6 @@ class Busy(Exception):
     def __init__(self, admitted: int):
         are = "request is" if admitted == 1 else "requests are"
         super().__init__(f"{BUSY} {admitted} {are} running or waiting; try again in a minute")
-        self.admitted = admitted
 
 
 class RequestGate:

@@ -16,6 +16,18 @@ def list_videos(path):
         raise UserError(f"{path}: cannot read the video list ({e.strerror})") from None
 
 
+def videos_by_id(path, id_of) -> dict:
+    """{id_of(file): file} for the files of list_videos(path); UserError when two files give the same id (a.mp4 and
+    a.mkv would write the same outputs)."""
+    out = {}
+    for p in list_videos(path):
+        vid = id_of(p)
+        if vid in out:
+            raise UserError(f"{path}: {out[vid]} and {p} both give the video id {vid!r}")
+        out[vid] = p
+    return out
+
+
 def find_video(video_dir, vid):
     """The file {video_dir}/{vid}.{ext} for the first known extension that exists, else None."""
     for ext in VIDEO_EXTENSIONS:

@@ -11,6 +11,11 @@ def _umask() -> int:
     return mask
 
 
+def _tmp_affixes(name) -> tuple:
+    """(prefix, suffix) of atomic_open's temporary files for a file named `name`: .{name}.XXXXXXXX.tmp"""
+    return "." + name + ".", ".tmp"
+
+
 @contextlib.contextmanager
 def atomic_open(path, mode="w", **kwargs):
     """Open a temporary file next to `path`; rename it over `path` only if the block succeeds.
@@ -22,7 +27,8 @@ def atomic_open(path, mode="w", **kwargs):
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    prefix, suffix = _tmp_affixes(os.path.basename(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=prefix, suffix=suffix)
     try:
         os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, mode, **kwargs) as f:
@@ -47,8 +53,11 @@ def remove_stale_tmp(paths):
     for folder, names in by_folder.items():
         if not os.path.isdir(folder):
             continue
+        affixes = [_tmp_affixes(n) for n in names]
         for f in os.listdir(folder):
-            if f.startswith(".") and f.endswith(".tmp") and f[1:].rsplit(".", 2)[0] in names:
+            # mkstemp's random middle has no dot, so .a.npz.x.XXXX.tmp (a temporary of a.npz.x) is not a.npz's
+            if any(f.startswith(pre) and f.endswith(suf) and len(f) > len(pre) + len(suf)
+                   and "." not in f[len(pre):-len(suf)] for pre, suf in affixes):
                 with contextlib.suppress(FileNotFoundError):
                     os.remove(os.path.join(folder, f))
 
