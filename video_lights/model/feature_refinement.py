@@ -57,8 +57,23 @@ class FeatureRefinement(nn.Module):
         sentence = self.word_to_sentence_pool(txt, txt_mask)  # (B, d)
         sim = F.cosine_similarity(vid.float(), sentence.float()[:, None], dim=-1, eps=1e-8)  # (B, Lv)
         sim = sim + (1.0 - vid_mask.float()) * LOG_PAD
+        if not self.training:
+            return F.relu(self._mix_without_dropout(vid, sim, sentence))
         sim_features = sim.unsqueeze(-1) * self.sim_w[:, 0]  # (B, Lv, d)
         pooled = sentence.unsqueeze(1).expand(B, Lv, d)
         features = torch.cat([self.dropout(vid), self.dropout(sim_features), self.dropout(pooled),
                               self.dropout(corr)], dim=-1)  # (B, Lv, 4d)
         return self.dropout(F.relu(self.mixer(features)))
+
+    def _mix_without_dropout(self, vid, sim, sentence):
+        """mixer([vid, sim x sim_w, sentence, corr]) without building the (B, Lv, 4d) input: of its four d-wide
+        blocks only the clips' needs a (B, Lv) x d x d product; sim x sim_w is rank one, the sentence is one row per
+        sample and corr one row for all. A quarter of the mixer's multiplications (equal up to float rounding).
+        vid (B, Lv, d), sim (B, Lv), sentence (B, d) -> (B, Lv, d)."""
+        d = vid.shape[-1]
+        w_vid, w_sim, w_sentence, w_corr = self.mixer.conv1d.weight[:, :, 0].split(d, dim=1)  # (d, d) each
+        corr_row = self.cor_q_w[0, 0] * self.cor_v_w[0]  # (d,), see forward
+        bias = self.mixer.conv1d.bias + w_corr @ corr_row  # (d,)
+        out = F.linear(vid, w_vid, bias)  # (B, Lv, d)
+        out = out + sim.unsqueeze(-1).to(out.dtype) * (w_sim @ self.sim_w[:, 0]).to(out.dtype)
+        return out + F.linear(sentence, w_sentence).unsqueeze(1).to(out.dtype)
