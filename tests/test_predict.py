@@ -134,6 +134,19 @@ def test_encode_video_is_cached_by_content_in_memory_and_on_disk(predictor, enco
     assert bf16._extractor_key != fresh._extractor_key  # bfloat16 features are not float32's
 
 
+def test_memory_caches_keep_only_their_most_recent_entries(predictor):
+    """A long-running predictor (the web app) keeps a bounded number of queries, videos and file hashes."""
+    fresh = Predictor(predictor.model, predictor.opt, predictor.extractors, extractor_ids=predictor.extractor_ids)
+    fresh._query_cache.size = 2
+    a, b = fresh.encode_query(QUERIES[0]), fresh.encode_query(QUERIES[1])
+    assert fresh.encode_query(QUERIES[0]) is a  # a read makes QUERIES[0] the most recent
+    fresh.encode_query("a third query")
+    assert list(fresh._query_cache) == [QUERIES[0], "a third query"]  # QUERIES[1] was the least recent
+    assert fresh.encode_query(QUERIES[1]) is not b  # computed again
+    np.testing.assert_array_equal(fresh.encode_query(QUERIES[1]).features["clip"], b.features["clip"])
+    assert all(c.size > 0 for c in (fresh._video_cache, fresh._query_cache, fresh._digests))
+
+
 def test_short_video_gives_exactly_the_single_window_result(predictor, encoded):
     """A video of fewer than max_v_l clips is one model input built by data/inputs.py, decoded with the video's
     duration: the predictor's answer is that, clipped to the duration and NMS'd, bit for bit."""

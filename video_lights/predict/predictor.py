@@ -35,6 +35,30 @@ from video_lights.utils.io import save_npz
 
 CACHE_FORMAT = 1  # bump when the cached arrays change meaning
 MEMORY_CACHE = 16  # videos whose features stay in memory (least recently used dropped first)
+QUERY_CACHE = 1024  # query strings whose token features stay in memory (~160 kB each for VideoLights-B)
+DIGEST_CACHE = 4096  # (path, size, mtime) -> sha256 of files already hashed
+
+
+class _LRU(collections.OrderedDict):
+    """A dict that keeps its `size` most recently read or written entries: a predictor serving a web app for
+    days must not grow with every distinct video and query it has seen."""
+
+    def __init__(self, size):
+        super().__init__()
+        self.size = size
+
+    def get(self, key, default=None):
+        if key not in self:
+            return default
+        self.move_to_end(key)
+        return self[key]
+
+    def put(self, key, value):
+        self[key] = value
+        self.move_to_end(key)
+        while len(self) > self.size:
+            self.popitem(last=False)
+        return value
 
 
 class PredictError(UserError):
@@ -136,7 +160,7 @@ class Predictor:
     Keyword options: batch_size (model inputs per forward pass), cache_dir (folder for .npz feature caches), source
     (named in error messages), frame_rule (decoding), limits (features/limits.py DecodeLimits: per-video bounds on
     frame size, duration and decoding time), extractor_ids ({type: weights id}, part of the
-    cache key). The last MEMORY_CACHE videos stay in memory.
+    cache key). The last MEMORY_CACHE videos and QUERY_CACHE queries stay in memory.
     """
 
     def __init__(self, model, opt, extractors=None, device="cpu", *, batch_size=32, cache_dir=None,
@@ -152,7 +176,8 @@ class Predictor:
         self.frame_rule = frame_rule
         self.limits = limits   # a video within them gives the same features under any limits
         self.extractor_ids = dict(extractor_ids or {})
-        self._video_cache, self._query_cache, self._digests = collections.OrderedDict(), {}, {}
+        self._video_cache, self._query_cache = _LRU(MEMORY_CACHE), _LRU(QUERY_CACHE)
+        self._digests = _LRU(DIGEST_CACHE)
         # the model's input widths without tef (its input projection was built from these options)
         self.input_widths = (opt.v_feat_dim, opt.t_feat_dim)
         if extractors is not None:
@@ -231,13 +256,13 @@ class Predictor:
             raise PredictError(f"{path}: this predictor has no extractors (build it with Predictor.from_checkpoint)")
         stat = os.stat(path)
         file_id = (os.path.abspath(path), stat.st_size, stat.st_mtime_ns)
-        if file_id not in self._digests:  # hash a file once, not on every predict() of it
-            self._digests[file_id] = _sha256(path)
-        digest = self._digests[file_id]
+        digest = self._digests.get(file_id)  # hash a file once, not on every predict() of it
+        if digest is None:
+            digest = self._digests.put(file_id, _sha256(path))
         key = f"{digest}-{self._extractor_key}"
-        if key in self._video_cache:
-            self._video_cache.move_to_end(key)
-            return self._video_cache[key]
+        cached = self._video_cache.get(key)
+        if cached is not None:
+            return cached
         cache_file = os.path.join(self.cache_dir, f"{key}.npz") if self.cache_dir else None
         if cache_file and os.path.isfile(cache_file):
             try:
@@ -246,7 +271,7 @@ class Predictor:
                 feats = None  # a stale or foreign file: extract again and overwrite it
             if feats is not None and set(feats.features) == set(self.video_types):
                 feats.source = path
-                return self._remember(key, feats)
+                return self._video_cache.put(key, feats)
         from video_lights.features.pipeline import extract_video
         rows, info = extract_video(path, self.extractors, self.opt.clip_length, self.frame_rule, progress,
                                    self.limits)
@@ -256,13 +281,7 @@ class Predictor:
         out.duration = float(info.duration) if info.duration else out.n_clips * clip_length
         if cache_file:
             out.save(cache_file)
-        return self._remember(key, out)
-
-    def _remember(self, key, feats):
-        self._video_cache[key] = feats
-        while len(self._video_cache) > MEMORY_CACHE:
-            self._video_cache.popitem(last=False)
-        return feats
+        return self._video_cache.put(key, out)
 
     def encode_query(self, query) -> QueryFeatures:
         """Token features of one query string (cached in memory): QueryFeatures {type: float32 (L, D)}."""
@@ -270,15 +289,16 @@ class Predictor:
             return query
         if not isinstance(query, str) or not query.strip():
             raise PredictError(f"query {query!r}: a query must be a non-empty string")
-        if query not in self._query_cache:
+        cached = self._query_cache.get(query)
+        if cached is None:
             if self.extractors is None:
                 raise PredictError(f"query {query!r}: this predictor has no text extractors (build it with "
                                    f"Predictor.from_checkpoint, or pass QueryFeatures)")
             from video_lights.features.pipeline import extract_text
             text = extract_text(query, self.extractors)
-            self._query_cache[query] = QueryFeatures(query, {n: np.asarray(text[n]["last_hidden_state"], np.float32)
-                                                             for n in self.text_types})
-        return self._query_cache[query]
+            cached = self._query_cache.put(query, QueryFeatures(query, {
+                n: np.asarray(text[n]["last_hidden_state"], np.float32) for n in self.text_types}))
+        return cached
 
     # ---------------------------------------------------------------------------------------------------------
     def _check_video(self, video: VideoFeatures):
