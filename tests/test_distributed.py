@@ -121,3 +121,18 @@ def test_resuming_with_another_world_size_is_refused(two_process_run, data, tmp_
     assert "saved by a run of 2 process(es), resumed with 1" in proc.stderr
     assert "--allow_new_world_size" in proc.stderr
     assert not (tmp_path / "r").exists()  # refused before the run folder exists
+
+
+def test_gather_waits_hours_for_the_slowest_rank_not_gloos_default(monkeypatch):
+    """A sharded extraction's ranks reach gather() when their share is done, hours apart on a large dataset: the
+    process group it starts must not time out after gloo's default 30 minutes."""
+    import torch.distributed as dist
+
+    from video_lights.utils import distributed
+    seen = {}
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setattr(dist, "is_initialized", lambda: False)
+    monkeypatch.setattr(dist, "init_process_group", lambda backend, **kw: seen.update(backend=backend, **kw))
+    monkeypatch.setattr(dist, "all_gather_object", lambda out, obj: out.__setitem__(slice(None), [obj, "other"]))
+    assert distributed.gather("mine") == ["mine", "other"]
+    assert seen["backend"] == "gloo" and seen["timeout"].total_seconds() >= 24 * 3600

@@ -1,9 +1,15 @@
 """torchrun's environment in one place: this process's rank and the world size, its device, and one small object
 gathered from every rank. Without torchrun: rank 0 of a world of 1, and nothing is initialised."""
+import datetime
 import os
 import sys
 
 from video_lights.utils.cli import USER_ERROR
+
+# How long a rank that has finished its share waits in gather() for the others (the rendezvous and the all-gather):
+# shares are equal in items, not in hours of video, and gloo's default of 30 minutes would fail a long sharded
+# extraction after all its features were written.
+GATHER_TIMEOUT = datetime.timedelta(hours=48)
 
 
 def rank_and_world() -> tuple:
@@ -37,14 +43,14 @@ def other_rank_status(summaries) -> int:
 
 
 def gather(obj) -> list:
-    """Every rank's `obj` (a list in rank order; a gloo all-gather, so it is also a barrier) under torchrun with
-    several processes, else [obj]."""
+    """Every rank's `obj` (a list in rank order; a gloo all-gather, so it is also a barrier that waits up to
+    GATHER_TIMEOUT) under torchrun with several processes, else [obj]."""
     _, world = rank_and_world()
     if world == 1:
         return [obj]
     import torch.distributed as dist
     if not dist.is_initialized():
-        dist.init_process_group("gloo")
+        dist.init_process_group("gloo", timeout=GATHER_TIMEOUT)
     out = [None] * world
     dist.all_gather_object(out, obj)
     return out
