@@ -103,10 +103,11 @@ def test_charades_and_tvsum_layouts(corpus, tmp_path):
     assert extract_main(_args(corpus, out, "--dataset", "charades_sta", "--extractors", "slowfast", "clip")) == 2
     with np.load(out / "slowfast_features" / "walk_c.npz") as z:
         assert len(z["features"]) == 9  # ceil(8.5 / 1)
-    assert sorted(os.listdir(out)) == ["clip_features", "clip_text_features", "slowfast_features"]
+    assert sorted(os.listdir(out)) == ["clip_features", "clip_text_features", "extraction.json", "slowfast_features"]
+    assert json.loads((out / "extraction.json").read_text())["slowfast"]["clip_length"] == 1.0
     out = tmp_path / "tv"
     assert extract_main(_args(corpus, out, "--dataset", "tvsum", "--extractors", "clip")) == 2
-    assert sorted(os.listdir(out)) == ["clip_features", "query_features"]
+    assert sorted(os.listdir(out)) == ["clip_features", "extraction.json", "query_features"]
     with np.load(out / "query_features" / "100.npz") as z:
         assert z.files == ["token"]
     spec = tmp_path / "kitchen.json"  # a dataset of one's own: QVHighlights folder names, the spec's file names
@@ -129,7 +130,8 @@ def test_torchrun_shards_write_the_same_files(corpus, tmp_path):
     assert "extracted 4 videos and 8 queries" in r.stdout and "2 rank(s)" in r.stdout  # one summary of both shares
     files = sorted(os.path.relpath(os.path.join(d, f), single) for d, _, fs in os.walk(single) for f in fs)
     assert files == sorted(os.path.relpath(os.path.join(d, f), sharded) for d, _, fs in os.walk(sharded) for f in fs)
-    for f in files:
+    assert json.loads((single / "extraction.json").read_text()) == json.loads((sharded / "extraction.json").read_text())
+    for f in (f for f in files if f.endswith(".npz")):
         with np.load(single / f) as a, np.load(sharded / f) as b:
             for k in a.files:
                 np.testing.assert_array_equal(a[k], b[k], err_msg=f)
@@ -167,7 +169,7 @@ def test_parity_table_and_frame_rule_from_the_data(corpus, tmp_path, capsys):
 def _all_arrays(out):
     arrays = {}
     for d, _, files in os.walk(out):
-        for f in files:
+        for f in (f for f in files if f.endswith(".npz")):
             with np.load(os.path.join(d, f)) as z:
                 arrays.update({(os.path.relpath(os.path.join(d, f), out), k): z[k].astype(np.float64)
                                for k in z.files})
@@ -198,3 +200,15 @@ def test_bf16_where_the_cpu_has_it_and_float32_with_a_warning_where_not(corpus, 
     assert extract_main(_args(corpus, tmp_path / "x", "--bf16", "--fp16")) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "exclude each other" in err and not os.path.exists(tmp_path / "x")
+
+    # resuming float32 features in bfloat16 (or with other weights) would mix two kinds of rows: refused by name
+    manifest = json.loads((tmp_path / "fp32" / "extraction.json").read_text())
+    assert manifest["clip"]["precision"] == "fp32" and manifest["clip"]["weights"] == "clip"
+    assert json.loads((tmp_path / "fallback" / "extraction.json").read_text()) == manifest  # it ran in float32
+    before = _all_arrays(tmp_path / "fp32")
+    assert extract_main(_args(corpus, tmp_path / "fp32", "--bf16") + flags) == 2
+    err = capsys.readouterr().err
+    assert err.count("error: ") == 1 and "extraction.json" in err and "precision 'fp32'" in err and "'bf16'" in err
+    after = _all_arrays(tmp_path / "fp32")
+    assert after.keys() == before.keys() and all(np.array_equal(after[k], before[k]) for k in before)
+    assert json.loads((tmp_path / "fp32" / "extraction.json").read_text()) == manifest

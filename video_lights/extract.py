@@ -14,8 +14,11 @@ file is read back, a damaged one (a torn copy, say) is named and extracted again
 file is removed. A video that cannot be read (unreadable file, no video stream, no frames, too short) or goes past
 a decoding limit (--max_pixels, --max_video_s, --max_decode_s: features/limits.py) is reported by name and reason
 and the others carry on; the command then exits with status 2 after a summary of every failure (of all ranks).
-`python -m video_lights.train --preset ... --feat_root FEAT_ROOT` reads the output unchanged.
+`python -m video_lights.train --preset ... --feat_root FEAT_ROOT` reads the output unchanged. FEAT_ROOT/extraction.json
+records, per extractor, what its features depend on (weights, precision, clip length, frame rule); a run that asks
+for other settings into the same folder is refused by name instead of mixing two kinds of features.
 """
+import os
 import sys
 import time
 
@@ -26,7 +29,9 @@ from video_lights.features.limits import add_limit_options, limits_from_args
 from video_lights.features.sources import find_video, videos_by_id, video_id
 from video_lights.utils.cli import ArgumentParser, UserError, command
 from video_lights.utils.distributed import gather, local_device, other_rank_status, rank_and_world, report_failures
-from video_lights.utils.io import save_npz
+from video_lights.utils.io import load_json, save_json, save_npz
+
+MANIFEST = "extraction.json"  # in --out: the settings each extractor's features were made with
 
 def build_parser():
     p = ArgumentParser(prog="python -m video_lights.extract", description=__doc__.split("\n\n")[0])
@@ -70,12 +75,42 @@ def collect_work(args):
     return sorted(videos.items()), [queries[k] for k in sorted(queries)]
 
 
+def feature_settings(args, names, precision, clip_length) -> dict:
+    """{extractor: {weights, precision, clip_length, frame_rule}}: what the features of each of `names` depend on
+    (weights by file or folder name, so a moved copy of the same weights still matches)."""
+    weights = {"slowfast": args.slowfast, "clip": args.clip, "blip2": args.blip2}
+    return {n: {"weights": os.path.basename(os.path.normpath(weights[n])) if weights[n] else "default",
+                "precision": precision, "clip_length": float(clip_length), "frame_rule": args.frame_rule}
+            for n in names}
+
+
+def check_settings(out, settings) -> dict:
+    """The manifest of `out` (MANIFEST) with `settings` merged in; UserError naming the file and the setting when
+    an extractor's features in `out` were made with other settings (resuming them now would mix the two)."""
+    path = os.path.join(out, MANIFEST)
+    try:
+        done = load_json(path) if os.path.isfile(path) else {}
+    except (OSError, ValueError) as e:
+        raise UserError(f"{path}: unreadable ({e}); it records how the features in {out} were made") from None
+    if not isinstance(done, dict):
+        raise UserError(f"{path}: not a JSON object of extractor settings")
+    for name, want in settings.items():
+        had = done.get(name)
+        if isinstance(had, dict) and had != want:
+            field = next(k for k in want if had.get(k) != want[k])
+            raise UserError(f"{path}: the {name} features in {out} were extracted with {field} {had.get(field)!r}; "
+                            f"this run asks for {want[field]!r}. Finish them with the same options, or extract "
+                            f"into another --out")
+    return {**done, **settings}
+
+
 def run(args):
     """Extract this rank's share; returns the summaries of all ranks."""
     try:
         from video_lights.features.decode import VideoError
         from video_lights.features.layouts import Layout
         from video_lights.features.pipeline import Extractors, extract_text, extract_video
+        from video_lights.features.precision import resolve_precision
     except ImportError as e:
         raise UserError(f"feature extraction needs the video extra: pip install -e .[video] ({e})") from None
     limits = limits_from_args(args)
@@ -86,6 +121,8 @@ def run(args):
     videos, queries = collect_work(args)
     videos, queries = videos[rank::world], queries[rank::world]  # a fixed, disjoint share per rank
     names = list(args.extractors)
+    precision, _ = resolve_precision(local_device(args.device), args.fp16, args.bf16)
+    manifest = check_settings(args.out, feature_settings(args, names, precision, clip_length))
     todo_v = layout.unfinished_videos(names, videos)  # missing or damaged files (named on stderr) are redone
     text_names = [n for n in names if n in TEXT_EXTRACTORS]
     todo_q = layout.unfinished_queries(text_names, queries)
@@ -98,6 +135,8 @@ def run(args):
                                  bf16=args.bf16)
     if extractors.precision_note and rank == 0:
         print(extractors.precision_note, file=sys.stderr, flush=True)
+    os.makedirs(args.out, exist_ok=True)
+    save_json(manifest, os.path.join(args.out, MANIFEST), sort_keys=True)  # every rank writes the same object
     start = time.perf_counter()
     from tqdm import tqdm
     bar = tqdm(unit="s", unit_scale=True, desc=f"seconds of video (rank {rank})", disable=not sys.stderr.isatty())
