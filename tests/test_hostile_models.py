@@ -287,6 +287,18 @@ def test_extractors_refuse_malformed_ids_and_files_before_transformers(tmp_path,
     (model_dir / "model.safetensors").write_bytes(struct.pack("<Q", 2 ** 60))
     with pytest.raises(clip.ModelError, match=f"model.safetensors: not a safetensors file .*{2 ** 60}-byte"):
         blip2.Blip2Extractor(str(model_dir))
+    # a hub id is checked in its cached snapshot alike
+    repo = tmp_path / "hub" / "models--someone--clip-bad"
+    snap = repo / "snapshots" / ("b" * 40)
+    snap.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("b" * 40)
+    (snap / "config.json").write_text("{}")
+    (snap / "model.safetensors").write_bytes(struct.pack("<Q", 2 ** 60))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub"))
+    with pytest.raises(clip.ModelError, match=f"{'b' * 40}/model.safetensors: not a safetensors file"):
+        clip.ClipExtractor("someone/clip-bad")
     weights = tmp_path / "slowfast.safetensors"
     weights.write_bytes(_safetensors({"w": _f32((0, 2 ** 40), (2 ** 38,))}, bytes(8)))
     with pytest.raises(slowfast.SlowFastError, match="slowfast.safetensors: tensor 'w': data_offsets"):

@@ -133,6 +133,9 @@ def load_pretrained(model_cls, tokenizer_cls, model, model_type: str, default: s
                f"with `hf download {model}` (huggingface_hub >= 1.0; before: `huggingface-cli download {model}`), "
                f"or pass a local directory")
         source = model
+        snapshot = cached_snapshot(model)
+        if snapshot is not None:  # the same checks as a local directory's, before transformers reads the files
+            check_model_files(snapshot)
     try:
         config = AutoConfig.from_pretrained(source, local_files_only=True)
     except (OSError, ValueError) as e:
@@ -155,6 +158,17 @@ def load_pretrained(model_cls, tokenizer_cls, model, model_type: str, default: s
         raise ModelError(f"{where}the tokenizer has {tokenizer.vocab_size} tokens for a model with {expected} "
                          f"token embeddings (tokenizer files missing or from another model); {how}")
     return net.eval(), tokenizer
+
+
+def cached_snapshot(model: str):
+    """The folder of hub id `model`'s snapshot in the local Hugging Face cache (its `main` ref), or None when it is
+    not cached; never downloads."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+    try:
+        return Path(snapshot_download(model, local_files_only=True))
+    except (LocalEntryNotFoundError, OSError, ValueError):
+        return None
 
 
 def check_model_files(directory: Path) -> None:
