@@ -92,7 +92,7 @@ def done_vids(out) -> set:
     parts = _parts_dir(out)
     if os.path.isdir(parts):
         for vid in (f[:-len(".jsonl")] for f in os.listdir(parts) if f.endswith(".jsonl")):
-            reason = _part_problem(_part_path(out, vid), vid)
+            _, reason = read_part(_part_path(out, vid), vid)
             if reason is None:
                 done.add(vid)
             elif rank_and_world()[0] == 0:  # every rank reads every part; one says it
@@ -100,25 +100,25 @@ def done_vids(out) -> set:
     return done
 
 
-def _part_problem(path, vid):
-    """Why the part file `path` of video `vid` is damaged (not JSON lines of records of `vid`, each ending with a
-    newline), or None."""
+def read_part(path, vid):
+    """(text, None) for the part file `path` of video `vid`, or (None, why it is damaged: not JSON lines of records
+    of `vid`, each ending with a newline)."""
     import json
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
     except (OSError, UnicodeDecodeError) as e:
-        return f"unreadable: {e}"
+        return None, f"unreadable: {e}"
     if text and not text.endswith("\n"):
-        return "its last line has no newline (truncated)"
+        return None, "its last line has no newline (truncated)"
     for lineno, line in enumerate(text.splitlines(), 1):
         try:
             row = json.loads(line)
         except ValueError:
-            return f"line {lineno}: not valid JSON"
+            return None, f"line {lineno}: not valid JSON"
         if not isinstance(row, dict) or row.get("vid") != vid:
-            return f"line {lineno}: not a record of video {vid!r}"
-    return None
+            return None, f"line {lineno}: not a record of video {vid!r}"
+    return text, None
 
 
 def write_part(out, vid, records):
@@ -141,9 +141,9 @@ def merge_parts(out, vids):
             f.write(text if not text or text.endswith("\n") else text + "\n")
         for vid in vids:
             path = _part_path(out, vid)
-            if os.path.isfile(path) and _part_problem(path, vid) is None:  # still damaged: its video failed again
-                with open(path, encoding="utf-8") as part:
-                    f.write(part.read())
+            text = read_part(path, vid)[0] if os.path.isfile(path) else None
+            if text is not None:  # None: still damaged, its video failed again
+                f.write(text)
     shutil.rmtree(parts)
 
 
