@@ -303,3 +303,19 @@ def test_incomplete_directories(which, clip_dir, blip_dir, tmp_path):
     save_file(tensors, partial / "model.safetensors", metadata={"format": "pt"})
     with pytest.raises(ModelError, match=f"lack 1 tensors \\({dropped}\\)"):
         extractor(partial)
+
+
+def test_a_hub_id_loads_the_cached_snapshot_it_checked(clip_dir, tmp_path, monkeypatch):
+    """A hub id resolves to its snapshot in the local cache (nothing downloads), whose files are checked and then
+    loaded: the same features as the folder itself."""
+    repo = tmp_path / "hub" / "models--someone--tiny-clip"
+    snap = repo / "snapshots" / ("c" * 40)
+    shutil.copytree(clip_dir, snap)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("c" * 40)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub"))
+    assert clip.cached_snapshot("someone/tiny-clip") == snap
+    assert clip.cached_snapshot("someone/not-cached") is None
+    by_id, by_dir = ClipExtractor("someone/tiny-clip"), ClipExtractor(str(clip_dir))
+    np.testing.assert_array_equal(by_id.image_features(_frames(2)), by_dir.image_features(_frames(2)))

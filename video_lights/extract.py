@@ -24,7 +24,7 @@ import time
 
 from video_lights.data.annotations import read_jsonl
 from video_lights.data.specs import REGISTRY, load_spec
-from video_lights.features.layouts import DEFAULT_MODELS, TEXT_EXTRACTORS, VIDEO_EXTRACTORS
+from video_lights.features.layouts import DEFAULT_MODELS, TEXT_EXTRACTORS, VIDEO_EXTRACTORS, extractor_ids
 from video_lights.features.limits import add_limit_options, limits_from_args
 from video_lights.features.sources import find_video, videos_by_id, video_id
 from video_lights.utils.cli import ArgumentParser, UserError, command
@@ -78,7 +78,7 @@ def collect_work(args):
 def feature_settings(args, names, precision, clip_length) -> dict:
     """{extractor: {weights, precision, clip_length, frame_rule}}: what the features of each of `names` depend on
     (weights by file or folder name, so a moved copy of the same weights still matches)."""
-    weights = {"slowfast": args.slowfast, "clip": args.clip, "blip2": args.blip2}
+    weights = extractor_ids(names, {"slowfast": args.slowfast, "clip": args.clip, "blip2": args.blip2})
     return {n: {"weights": os.path.basename(os.path.normpath(weights[n])) if weights[n] else "default",
                 "precision": precision, "clip_length": float(clip_length), "frame_rule": args.frame_rule}
             for n in names}

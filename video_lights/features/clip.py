@@ -132,10 +132,10 @@ def load_pretrained(model_cls, tokenizer_cls, model, model_type: str, default: s
         how = (f"download it into the Hugging Face cache ({constants.HF_HUB_CACHE}; HF_HOME / HF_HUB_CACHE move it) "
                f"with `hf download {model}` (huggingface_hub >= 1.0; before: `huggingface-cli download {model}`), "
                f"or pass a local directory")
-        source = model
         snapshot = cached_snapshot(model)
-        if snapshot is not None:  # the same checks as a local directory's, before transformers reads the files
+        if snapshot is not None:  # the same checks as a local directory's, and transformers reads what was checked
             check_model_files(snapshot)
+        source = str(snapshot) if snapshot is not None else model
     try:
         config = AutoConfig.from_pretrained(source, local_files_only=True)
     except (OSError, ValueError) as e:

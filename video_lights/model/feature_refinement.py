@@ -53,26 +53,25 @@ class FeatureRefinement(nn.Module):
         # Quirk (reproduced): the word-clip correlation softmax runs over the word axis and every word shares the
         # weight row cor_q_w * cor_v_w, so the term is that constant row for every clip, whatever the input
         # (the reference's S^T @ cor_w differs from it by ~1e-7). Its gradient reaches only cor_q_w and cor_v_w.
-        corr = (self.cor_q_w[0, 0] * self.cor_v_w[0]).expand(B, Lv, d)
+        corr_row = self.cor_q_w[0, 0] * self.cor_v_w[0]  # (d,)
         sentence = self.word_to_sentence_pool(txt, txt_mask)  # (B, d)
         sim = F.cosine_similarity(vid.float(), sentence.float()[:, None], dim=-1, eps=1e-8)  # (B, Lv)
         sim = sim + (1.0 - vid_mask.float()) * LOG_PAD
         if not self.training:
-            return F.relu(self._mix_without_dropout(vid, sim, sentence))
+            return F.relu(self._mix_without_dropout(vid, sim, sentence, corr_row))
         sim_features = sim.unsqueeze(-1) * self.sim_w[:, 0]  # (B, Lv, d)
         pooled = sentence.unsqueeze(1).expand(B, Lv, d)
         features = torch.cat([self.dropout(vid), self.dropout(sim_features), self.dropout(pooled),
-                              self.dropout(corr)], dim=-1)  # (B, Lv, 4d)
+                              self.dropout(corr_row.expand(B, Lv, d))], dim=-1)  # (B, Lv, 4d)
         return self.dropout(F.relu(self.mixer(features)))
 
-    def _mix_without_dropout(self, vid, sim, sentence):
+    def _mix_without_dropout(self, vid, sim, sentence, corr_row):
         """mixer([vid, sim x sim_w, sentence, corr]) without building the (B, Lv, 4d) input: of its four d-wide
         blocks only the clips' needs a (B, Lv) x d x d product; sim x sim_w is rank one, the sentence is one row per
         sample and corr one row for all. A quarter of the mixer's multiplications (equal up to float rounding).
-        vid (B, Lv, d), sim (B, Lv), sentence (B, d) -> (B, Lv, d)."""
+        vid (B, Lv, d), sim (B, Lv), sentence (B, d), corr_row (d,) -> (B, Lv, d)."""
         d = vid.shape[-1]
         w_vid, w_sim, w_sentence, w_corr = self.mixer.conv1d.weight[:, :, 0].split(d, dim=1)  # (d, d) each
-        corr_row = self.cor_q_w[0, 0] * self.cor_v_w[0]  # (d,), see forward
         bias = self.mixer.conv1d.bias + w_corr @ corr_row  # (d,)
         out = F.linear(vid, w_vid, bias)  # (B, Lv, d)
         out = out + sim.unsqueeze(-1).to(out.dtype) * (w_sim @ self.sim_w[:, 0]).to(out.dtype)
