@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from video_lights.model.dropout import dropout
+from video_lights.model.linear import Linear, linear
 
 
 def attend(q, k, v, mask=None, dropout_p=0.0, training=False):
@@ -49,13 +50,13 @@ class MultiheadAttention(nn.MultiheadAttention):
         Lk, H = key.shape[1], self.num_heads
         w, b = self.in_proj_weight, self.in_proj_bias
         if key is query:
-            q, k = F.linear(query, w[:2 * d], b[:2 * d]).chunk(2, dim=-1)
-            v = F.linear(value, w[2 * d:], b[2 * d:])
+            q, k = linear(query, w[:2 * d], b[:2 * d]).chunk(2, dim=-1)
+            v = linear(value, w[2 * d:], b[2 * d:])
         elif value is key:
-            q = F.linear(query, w[:d], b[:d])
-            k, v = F.linear(key, w[d:], b[d:]).chunk(2, dim=-1)
+            q = linear(query, w[:d], b[:d])
+            k, v = linear(key, w[d:], b[d:]).chunk(2, dim=-1)
         else:
-            q, k, v = (F.linear(x, w[i * d:(i + 1) * d], b[i * d:(i + 1) * d]) for i, x in enumerate((query, key,
+            q, k, v = (linear(x, w[i * d:(i + 1) * d], b[i * d:(i + 1) * d]) for i, x in enumerate((query, key,
                                                                                                    value)))
         mask = None if key_padding_mask is None else key_padding_mask[:, None, None, :]  # (B, 1, 1, Lk)
         if attn_mask is not None:
@@ -74,7 +75,7 @@ class DecoderAttention(nn.Module):
         self.num_heads = num_heads
         self.dropout = dropout
         assert embed_dim % num_heads == 0 and self.vdim % num_heads == 0
-        self.out_proj = nn.Linear(self.vdim, self.vdim)
+        self.out_proj = Linear(self.vdim, self.vdim)
         nn.init.constant_(self.out_proj.bias, 0.0)  # as the authors' (conditional-DETR) attention
 
     def forward(self, query, key, value, key_padding_mask=None):

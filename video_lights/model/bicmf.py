@@ -18,6 +18,7 @@ from torch import nn
 
 from video_lights.model.attention import MultiheadAttention
 from video_lights.model.dropout import Dropout
+from video_lights.model.linear import Linear
 
 
 def bicmf_attn_mask(pad_q, pad_k, nheads, fix_mask=False, groups=1):
@@ -49,11 +50,11 @@ class BiCMFLayer(nn.Module):
         self.cross_attn_1 = MultiheadAttention(d_model, nhead, dropout=dropout)  # text -> video
         self.cross_attn_2 = MultiheadAttention(d_model, nhead, dropout=dropout)  # video -> text
         self.cross_attn_3 = MultiheadAttention(d_model, nhead, dropout=dropout)  # updated text -> video
-        self.linear1 = nn.Linear(d_model, d_model)
-        self.linear2 = nn.Linear(d_model, d_model)
-        self.linear3 = nn.Linear(d_model, d_model)
-        self.linear4 = nn.Linear(d_model, dim_feedforward)
-        self.linear5 = nn.Linear(dim_feedforward, d_model)
+        self.linear1 = Linear(d_model, d_model)
+        self.linear2 = Linear(d_model, d_model)
+        self.linear3 = Linear(d_model, d_model)
+        self.linear4 = Linear(d_model, dim_feedforward)
+        self.linear5 = Linear(dim_feedforward, d_model)
         self.norm1 = nn.LayerNorm(d_model)
         self.norm2 = nn.LayerNorm(d_model)  # unused, as in the reference (kept so checkpoints load strictly)
         self.norm3 = nn.LayerNorm(d_model)

@@ -10,6 +10,7 @@ from torch import nn
 
 from video_lights.model.dropout import Dropout
 from video_lights.model.input_projection import PointwiseConv
+from video_lights.model.linear import linear
 
 # Quirk (reproduced): the reference adds log(mask + 1e-45); in float32 1e-45 is the denormal 2**-149, so padded
 # clips get log(2**-149) = -103.2789 instead of -inf. Written as a constant so that flush-to-zero or a float16
@@ -73,6 +74,6 @@ class FeatureRefinement(nn.Module):
         d = vid.shape[-1]
         w_vid, w_sim, w_sentence, w_corr = self.mixer.conv1d.weight[:, :, 0].split(d, dim=1)  # (d, d) each
         bias = self.mixer.conv1d.bias + w_corr @ corr_row  # (d,)
-        out = F.linear(vid, w_vid, bias)  # (B, Lv, d)
+        out = linear(vid, w_vid, bias)  # (B, Lv, d)
         out = out + sim.unsqueeze(-1).to(out.dtype) * (w_sim @ self.sim_w[:, 0]).to(out.dtype)
-        return out + F.linear(sentence, w_sentence).unsqueeze(1).to(out.dtype)
+        return out + linear(sentence, w_sentence).unsqueeze(1).to(out.dtype)

@@ -1,13 +1,14 @@
 """Convolutional input projection (paper: "Convolutional Projection").
 
 Each block is LayerNorm -> Dropout -> Conv1d(kernel 1) [-> ReLU]. A kernel-size-1 convolution is a per-clip
-linear map (no temporal mixing), so it is computed with F.linear on (B, L, C) tensors; the weight keeps the
+linear map (no temporal mixing), so it is computed with a linear product on (B, L, C) tensors; the weight keeps the
 Conv1d layout (out, in, 1) so the authors' state dicts load unchanged.
 """
 import torch.nn.functional as F
 from torch import nn
 
 from video_lights.model.dropout import Dropout
+from video_lights.model.linear import linear
 
 
 class PointwiseConv(nn.Module):
@@ -18,7 +19,7 @@ class PointwiseConv(nn.Module):
         self.conv1d = nn.Conv1d(in_dim, out_dim, kernel_size=1)  # weight (out, in, 1), the reference layout
 
     def forward(self, x):
-        return F.linear(x, self.conv1d.weight[:, :, 0], self.conv1d.bias)
+        return linear(x, self.conv1d.weight[:, :, 0], self.conv1d.bias)
 
 
 class ConvLinearLayer(nn.Module):

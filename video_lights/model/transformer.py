@@ -13,6 +13,7 @@ from torch import nn
 from video_lights.model.attention import DecoderAttention, MultiheadAttention
 from video_lights.model.bicmf import BiCMF, BiCMFLayer
 from video_lights.model.dropout import Dropout
+from video_lights.model.linear import Linear
 from video_lights.model.position_encoding import anchor_sine_embed
 from video_lights.utils.spans import inverse_sigmoid
 
@@ -24,7 +25,7 @@ class MLP(nn.Module):
         super().__init__()
         dims_in = [input_dim] + [hidden_dim] * (num_layers - 1)
         dims_out = [hidden_dim] * (num_layers - 1) + [output_dim]
-        self.layers = nn.ModuleList(nn.Linear(i, o) for i, o in zip(dims_in, dims_out))
+        self.layers = nn.ModuleList(Linear(i, o) for i, o in zip(dims_in, dims_out))
 
     def forward(self, x):
         for i, layer in enumerate(self.layers):
@@ -40,8 +41,8 @@ class TransformerEncoderLayer(nn.Module):
     def __init__(self, d_model, nhead, dim_feedforward=1024, dropout=0.1):
         super().__init__()
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout)
-        self.linear1 = nn.Linear(d_model, dim_feedforward)
-        self.linear2 = nn.Linear(dim_feedforward, d_model)
+        self.linear1 = Linear(d_model, dim_feedforward)
+        self.linear2 = Linear(dim_feedforward, d_model)
         self.norm1 = nn.LayerNorm(d_model)
         self.norm2 = nn.LayerNorm(d_model)
         self.activation = nn.PReLU()
@@ -75,25 +76,25 @@ class TransformerDecoderLayer(nn.Module):
     def __init__(self, d_model, nhead, dim_feedforward=1024, dropout=0.1):
         super().__init__()
         self.nhead = nhead
-        self.sa_qcontent_proj = nn.Linear(d_model, d_model)
-        self.sa_qpos_proj = nn.Linear(d_model, d_model)
-        self.sa_kcontent_proj = nn.Linear(d_model, d_model)
-        self.sa_kpos_proj = nn.Linear(d_model, d_model)
-        self.sa_v_proj = nn.Linear(d_model, d_model)
+        self.sa_qcontent_proj = Linear(d_model, d_model)
+        self.sa_qpos_proj = Linear(d_model, d_model)
+        self.sa_kcontent_proj = Linear(d_model, d_model)
+        self.sa_kpos_proj = Linear(d_model, d_model)
+        self.sa_v_proj = Linear(d_model, d_model)
         self.self_attn = DecoderAttention(d_model, nhead, dropout=dropout, vdim=d_model)
         self.norm1 = nn.LayerNorm(d_model)
         self.dropout1 = Dropout(dropout)
 
-        self.ca_qcontent_proj = nn.Linear(d_model, d_model)
-        self.ca_qpos_proj = nn.Linear(d_model, d_model)  # set to None in every layer but the first
-        self.ca_kcontent_proj = nn.Linear(d_model, d_model)
-        self.ca_kpos_proj = nn.Linear(d_model, d_model)
-        self.ca_v_proj = nn.Linear(d_model, d_model)
-        self.ca_qpos_sine_proj = nn.Linear(d_model, d_model)
+        self.ca_qcontent_proj = Linear(d_model, d_model)
+        self.ca_qpos_proj = Linear(d_model, d_model)  # set to None in every layer but the first
+        self.ca_kcontent_proj = Linear(d_model, d_model)
+        self.ca_kpos_proj = Linear(d_model, d_model)
+        self.ca_v_proj = Linear(d_model, d_model)
+        self.ca_qpos_sine_proj = Linear(d_model, d_model)
         self.cross_attn = DecoderAttention(d_model * 2, nhead, dropout=dropout, vdim=d_model)
 
-        self.linear1 = nn.Linear(d_model, dim_feedforward)
-        self.linear2 = nn.Linear(dim_feedforward, d_model)
+        self.linear1 = Linear(d_model, dim_feedforward)
+        self.linear2 = Linear(dim_feedforward, d_model)
         self.norm2 = nn.LayerNorm(d_model)
         self.norm3 = nn.LayerNorm(d_model)
         self.dropout = Dropout(dropout)

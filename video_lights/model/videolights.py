@@ -21,6 +21,7 @@ from torch import nn
 
 from video_lights.model.feature_refinement import FeatureRefinement
 from video_lights.model.input_projection import conv_projection
+from video_lights.model.linear import Linear
 from video_lights.model.mr_to_hd import GRUExtractor, mr_to_hd_saliency, top1_span_slice
 from video_lights.model.position_encoding import PositionEmbeddingSine, TrainablePositionalEncoding
 from video_lights.model.transformer import MLP, VLTransformer
@@ -43,26 +44,26 @@ class VideoLights(nn.Module):
         self.hidden_dim = hidden_dim
         self.clip_length = clip_length
         self.span_embed = MLP(hidden_dim, hidden_dim, 2, 3)
-        self.class_embed = nn.Linear(hidden_dim, 2)  # class 0 = foreground, 1 = background
+        self.class_embed = Linear(hidden_dim, 2)  # class 0 = foreground, 1 = background
         self.use_txt_pos = use_txt_pos
         self.query_embed = nn.Embedding(num_queries, 2)  # unsigmoided (center, width) anchors
         self.input_txt_proj = conv_projection(txt_dim, hidden_dim, n_input_proj, input_dropout)
         self.input_vid_proj = conv_projection(vid_dim, hidden_dim, n_input_proj, input_dropout)
         self.contrastive_align_loss = contrastive_align_loss
         if contrastive_align_loss:
-            self.contrastive_align_projection_query = nn.Linear(hidden_dim, contrastive_hdim)
-            self.contrastive_align_projection_txt = nn.Linear(hidden_dim, contrastive_hdim)
-            self.contrastive_align_projection_vid = nn.Linear(hidden_dim, contrastive_hdim)  # feeds no loss
+            self.contrastive_align_projection_query = Linear(hidden_dim, contrastive_hdim)
+            self.contrastive_align_projection_txt = Linear(hidden_dim, contrastive_hdim)
+            self.contrastive_align_projection_vid = Linear(hidden_dim, contrastive_hdim)  # feeds no loss
         self.feature_refinement = FeatureRefinement(hidden_dim)
-        self.saliency_proj1 = nn.Linear(hidden_dim, hidden_dim)
-        self.saliency_proj2 = nn.Linear(hidden_dim, hidden_dim)
+        self.saliency_proj1 = Linear(hidden_dim, hidden_dim)
+        self.saliency_proj2 = Linear(hidden_dim, hidden_dim)
         self.aux_loss = aux_loss
         self.global_rep_token = nn.Parameter(torch.randn(hidden_dim))
         self.global_rep_pos = nn.Parameter(torch.randn(hidden_dim))
         self.mr_to_hd_loss = mr_to_hd_loss
         if mr_to_hd_loss:
             self.gru_extractor = GRUExtractor(hidden_dim)
-            self.saliency_proj_mr = nn.Linear(hidden_dim, hidden_dim)
+            self.saliency_proj_mr = Linear(hidden_dim, hidden_dim)
 
     def _saliency(self, memory):
         """HD scores (B, Lv) from encoder memory (B, 1 + Lv, d): <proj1(clip), proj2(global)> / sqrt(d), unmasked."""
