@@ -29,18 +29,20 @@ def _grads(fn, x, w, b, g):
 
 
 @needs_onednn
-@pytest.mark.parametrize("layout", ["contiguous", "transposed_input", "column_slice_weight"])
+@pytest.mark.parametrize("layout", ["contiguous", "transposed_input", "column_slice_weight", "widening"])
 def test_values_and_gradients_match_f_linear(layout, monkeypatch):
     torch.manual_seed(0)
     x, w, b = torch.randn(6, 9, 40), torch.randn(24, 40), torch.randn(24)
+    if layout == "widening":  # in < out: the weight gradient by torch.mm rather than oneDNN
+        w, b = torch.randn(24, 40).repeat(3, 1), torch.randn(72)
     if layout == "transposed_input":
         x = torch.randn(9, 6, 40).transpose(0, 1)  # (6, 9, 40), not contiguous
     if layout == "column_slice_weight":
         w = torch.randn(24, 100)[:, 30:70]  # padded rows: oneDNN's slow path unless made contiguous
-    g = torch.randn(6, 9, 24).transpose(0, 1).contiguous().transpose(0, 1)  # a strided output gradient
+    g = torch.randn(6, 9, len(b)).transpose(0, 1).contiguous().transpose(0, 1)  # a strided output gradient
     calls = _count_products(monkeypatch)
     ours, ours_grads = _grads(linear, x, w, b, g)
-    assert len(calls) == 2  # the forward and the input gradient went to oneDNN
+    assert len(calls) == (2 if layout == "widening" else 3)  # forward, input gradient [, weight gradient]
     ref, ref_grads = _grads(F.linear, x, w, b, g)
     torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)
     for a, r in zip(ours_grads, ref_grads):

@@ -64,7 +64,7 @@ class MultiheadAttention(nn.MultiheadAttention):
             mask = attn_mask if mask is None else mask | attn_mask
         out = fused_attend(q.view(B, Lq, H, -1).transpose(1, 2), k.view(B, Lk, H, -1).transpose(1, 2),
                      v.view(B, Lk, H, -1).transpose(1, 2), mask, self.dropout, self.training)  # (B, H, Lq, hd)
-        return self.out_proj(out.transpose(1, 2).reshape(B, Lq, d))
+        return linear(out.transpose(1, 2).reshape(B, Lq, d), self.out_proj.weight, self.out_proj.bias)
 
 
 class DecoderAttention(nn.Module):

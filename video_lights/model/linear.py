@@ -28,6 +28,14 @@ def _product(x, weight, bias):
     return _PRODUCT(x, weight, bias, "none", [], "")
 
 
+def _weight_grad(grad_2d, x_2d):
+    """grad_2d (N, out)^T @ x_2d (N, in) -> (out, in): oneDNN's product where the layer narrows (in > out), MKL's
+    otherwise, whichever was faster for the model's shapes (scripts/bench_linear.py)."""
+    if x_2d.shape[1] > grad_2d.shape[1]:
+        return _product(grad_2d.t(), x_2d.t(), None)
+    return grad_2d.t() @ x_2d
+
+
 class _OneDnnLinear(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias):
@@ -42,7 +50,7 @@ class _OneDnnLinear(torch.autograd.Function):
         grad = grad.contiguous()
         grad_x = _product(grad, weight.t(), None) if ctx.needs_input_grad[0] else None  # weight.t(): oneDNN's "ba"
         grad_2d = grad.reshape(-1, grad.shape[-1])
-        grad_w = grad_2d.t() @ x.reshape(-1, x.shape[-1]) if ctx.needs_input_grad[1] else None
+        grad_w = _weight_grad(grad_2d, x.reshape(-1, x.shape[-1])) if ctx.needs_input_grad[1] else None
         grad_b = grad_2d.sum(0) if ctx.has_bias and ctx.needs_input_grad[2] else None
         return grad_x, grad_w, grad_b
 
