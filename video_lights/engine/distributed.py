@@ -20,6 +20,7 @@ mask tiling, the negative pair rolled within the batch) see the per-process batc
 """
 import datetime
 import os
+import sys
 
 import torch
 import torch.distributed as dist
@@ -97,7 +98,12 @@ def init_world(device):
 
 
 def close_world(world):
+    """Leave the torchrun job. After a normal finish every rank first waits for the others: a gloo rank that tore
+    its group down while a peer was still writing its results aborted at exit (SIGABRT, about 1 run in 20 of
+    tests/test_distributed.py). While an exception unwinds there is no wait, since the peers may never arrive."""
     if world.distributed and dist.is_initialized():
+        if sys.exc_info()[0] is None:
+            dist.barrier()
         dist.destroy_process_group()
 
 
