@@ -154,3 +154,38 @@ def test_initialisation_as_the_authors():
     bound = (6 / sum(last.weight.shape)) ** 0.5  # xavier_uniform redraws the authors' zeroed weight
     assert last.weight.abs().max() <= bound
     assert torch.count_nonzero(model.span_embed.layers[-1].bias) > 0  # other biases keep PyTorch's default init
+
+
+def test_decoder_projects_each_distinct_clip_position_once_with_the_same_result():
+    """decode() projects the clip positions of each distinct padding once (pos_index maps samples to them); the
+    result equals projecting every sample's own positions, with gradients."""
+    opt = _opt()
+    model, _ = _model(opt)
+    model.train()
+    inputs = _batch([9, 9, 6, 9, 6, 7], [5, 3, 4, 5, 2, 4], opt)
+    d = opt.hidden_dim
+    memory = torch.randn(6, 10, d, requires_grad=True)
+    pad = torch.cat([torch.zeros(6, 1, dtype=torch.bool), ~inputs["src_vid_mask"].bool()], dim=1)
+    pos = torch.cat([torch.randn(6, 1, d), model.position_embed(inputs["src_vid_mask"])], dim=1)
+    calls = []
+    layer = model.transformer.decoder.layers[0]
+    hook = layer.ca_kpos_proj.register_forward_hook(lambda m, args, out: calls.append(args[0].shape[1]))
+    torch.manual_seed(0)
+    hs, refs = model.transformer.decode(memory, pad, pos, model.query_embed.weight)
+    hook.remove()
+    assert calls == [3]  # paddings of 9, 6 and 7 clips
+    model.zero_grad()
+    hs.sum().backward()
+    grads = layer.ca_kpos_proj.weight.grad.clone()
+
+    B = 6
+    refpoints = model.query_embed.weight.unsqueeze(1).repeat(1, B, 1)
+    tgt = memory.new_zeros(refpoints.shape[0], B, d)
+    clips, clip_pos = (x[:, 1:].transpose(0, 1).contiguous() for x in (memory, pos))
+    torch.manual_seed(0)
+    hs_all, refs_all = model.transformer.decoder(tgt, clips, pad[:, 1:], clip_pos, torch.arange(B), refpoints)
+    torch.testing.assert_close(hs, hs_all, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(refs, refs_all, rtol=1e-5, atol=1e-5)
+    model.zero_grad()
+    hs_all.sum().backward()
+    torch.testing.assert_close(grads, layer.ca_kpos_proj.weight.grad, rtol=1e-4, atol=1e-5)

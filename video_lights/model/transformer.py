@@ -102,9 +102,10 @@ class TransformerDecoderLayer(nn.Module):
         self.dropout3 = Dropout(dropout)
         self.activation = nn.PReLU()
 
-    def forward(self, tgt, memory, memory_key_padding_mask, pos, query_pos, query_sine_embed, is_first):
-        """tgt (nq, B, d) content; memory, pos (Lv, B, d); memory_key_padding_mask (B, Lv);
-        query_pos, query_sine_embed (nq, B, d). Returns (nq, B, d)."""
+    def forward(self, tgt, memory, memory_key_padding_mask, pos, pos_index, query_pos, query_sine_embed, is_first):
+        """tgt (nq, B, d) content; memory (Lv, B, d); memory_key_padding_mask (B, Lv); pos (Lv, P, d) the P
+        distinct clip positions, pos_index (B,) which one each sample has; query_pos, query_sine_embed (nq, B, d).
+        Returns (nq, B, d)."""
         q = self.sa_qcontent_proj(tgt) + self.sa_qpos_proj(query_pos)
         k = self.sa_kcontent_proj(tgt) + self.sa_kpos_proj(query_pos)
         tgt = self.norm1(tgt + self.dropout1(self.self_attn(q, k, self.sa_v_proj(tgt))))
@@ -115,7 +116,7 @@ class TransformerDecoderLayer(nn.Module):
         q = self.ca_qcontent_proj(tgt)
         k = self.ca_kcontent_proj(memory)
         v = self.ca_v_proj(memory)
-        k_pos = self.ca_kpos_proj(pos)
+        k_pos = self.ca_kpos_proj(pos).index_select(1, pos_index)  # (Lv, B, d)
         if is_first:
             q = q + self.ca_qpos_proj(query_pos)
             k = k + k_pos
@@ -145,9 +146,9 @@ class AnchorDecoder(nn.Module):
         self.ref_anchor_head = MLP(d_model, d_model, 1, 2)
         self.d_model = d_model
 
-    def forward(self, tgt, memory, memory_key_padding_mask, pos, refpoints_unsigmoid):
-        """tgt (nq, B, d) zeros; memory, pos (Lv, B, d); memory_key_padding_mask (B, Lv);
-        refpoints_unsigmoid (nq, B, 2).
+    def forward(self, tgt, memory, memory_key_padding_mask, pos, pos_index, refpoints_unsigmoid):
+        """tgt (nq, B, d) zeros; memory (Lv, B, d); memory_key_padding_mask (B, Lv); pos (Lv, P, d) the distinct
+        clip positions and pos_index (B,), as the layer takes them; refpoints_unsigmoid (nq, B, 2).
 
         Returns hs (n_dec, B, nq, d), the normed output of every layer, and references (n_dec, B, nq, 2), the
         (sigmoid) anchor each layer started from; references[l] for l > 0 keep their gradient.
@@ -164,7 +165,7 @@ class AnchorDecoder(nn.Module):
             # One scalar (predicted width / anchor width) modulates all 256 dims (unlike DAB-DETR's x/y split).
             ref_width = self.ref_anchor_head(output).sigmoid()  # (nq, B, 1)
             query_sine_embed = query_sine_embed * (ref_width[..., 0] / reference[..., 1]).unsqueeze(-1)
-            output = layer(output, memory, memory_key_padding_mask, pos, query_pos, query_sine_embed,
+            output = layer(output, memory, memory_key_padding_mask, pos, pos_index, query_pos, query_sine_embed,
                            is_first=layer_id == 0)
             new_reference = (self.bbox_embed(output) + inverse_sigmoid(reference)).sigmoid()
             if layer_id != len(self.layers) - 1:
@@ -210,5 +211,12 @@ class VLTransformer(nn.Module):
         B = memory.shape[0]
         refpoints = query_embed.unsqueeze(1).repeat(1, B, 1)  # (nq, B, 2)
         tgt = memory.new_zeros(refpoints.shape[0], B, self.d_model)
-        clips, clip_pos = (x[:, 1:].transpose(0, 1).contiguous() for x in (memory, pos))  # (Lv, B, d)
-        return self.decoder(tgt, clips, key_padding_mask[:, 1:], clip_pos, refpoints)
+        clips = memory[:, 1:].transpose(0, 1).contiguous()  # (Lv, B, d)
+        # A clip's sine position depends on its sample's padding only: the decoder projects each distinct one once
+        # (QVHighlights: 9 in 10 videos have 75 clips).
+        pad = key_padding_mask[:, 1:]
+        distinct, pos_index = torch.unique(pad, dim=0, return_inverse=True)  # (P, Lv), (B,)
+        first = torch.full((len(distinct),), B, device=pad.device).scatter_reduce_(
+            0, pos_index, torch.arange(B, device=pad.device), "amin")  # a sample of each distinct padding
+        clip_pos = pos[first, 1:].transpose(0, 1).contiguous()  # (Lv, P, d)
+        return self.decoder(tgt, clips, pad, clip_pos, pos_index, refpoints)
