@@ -11,6 +11,7 @@ plain torch.mm, which is as fast or faster there. Results equal F.linear's to fl
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 
 def _onednn_product():
@@ -45,6 +46,7 @@ class _OneDnnLinear(torch.autograd.Function):
         return _product(x, weight, bias)
 
     @staticmethod
+    @once_differentiable  # the products are oneDNN calls without derivatives of their own
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
         grad = grad.contiguous()
