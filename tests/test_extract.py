@@ -212,3 +212,14 @@ def test_bf16_where_the_cpu_has_it_and_float32_with_a_warning_where_not(corpus, 
     after = _all_arrays(tmp_path / "fp32")
     assert after.keys() == before.keys() and all(np.array_equal(after[k], before[k]) for k in before)
     assert json.loads((tmp_path / "fp32" / "extraction.json").read_text()) == manifest
+
+
+def test_settings_check_names_the_changed_field_and_ignores_keys_only_the_manifest_has(tmp_path):
+    from video_lights.extract import MANIFEST, check_settings
+    from video_lights.utils.cli import UserError
+    want = {"clip": {"weights": "default", "precision": "fp32", "clip_length": 2.0, "frame_rule": "center"}}
+    (tmp_path / MANIFEST).write_text(json.dumps({"clip": {**want["clip"], "added_later": 1}, "slowfast": {}}))
+    assert check_settings(str(tmp_path), want)["slowfast"] == {}  # merged; the extra key is no mismatch
+    (tmp_path / MANIFEST).write_text(json.dumps({"clip": {**want["clip"], "precision": "bf16"}}))
+    with pytest.raises(UserError, match="extracted with precision 'bf16'; this run asks for 'fp32'"):
+        check_settings(str(tmp_path), want)

@@ -96,8 +96,9 @@ def check_settings(out, settings) -> dict:
         raise UserError(f"{path}: not a JSON object of extractor settings")
     for name, want in settings.items():
         had = done.get(name)
-        if isinstance(had, dict) and had != want:
-            field = next(k for k in want if had.get(k) != want[k])
+        changed = [k for k in want if had.get(k) != want[k]] if isinstance(had, dict) else []
+        if changed:  # keys only the manifest has (a later version's) are not a mismatch
+            field = changed[0]
             raise UserError(f"{path}: the {name} features in {out} were extracted with {field} {had.get(field)!r}; "
                             f"this run asks for {want[field]!r}. Finish them with the same options, or extract "
                             f"into another --out")

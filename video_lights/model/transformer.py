@@ -212,11 +212,11 @@ class VLTransformer(nn.Module):
         refpoints = query_embed.unsqueeze(1).repeat(1, B, 1)  # (nq, B, 2)
         tgt = memory.new_zeros(refpoints.shape[0], B, self.d_model)
         clips = memory[:, 1:].transpose(0, 1).contiguous()  # (Lv, B, d)
-        # A clip's sine position depends on its sample's padding only: the decoder projects each distinct one once
-        # (QVHighlights: 9 in 10 videos have 75 clips).
+        # The clips' positions are PositionEmbeddingSine of the padding (videolights.py), so samples with the same
+        # padding have the same ones: the decoder projects each distinct padding's once (QVHighlights: 9 in 10 videos
+        # have 75 clips). A position encoding that depends on more than the padding must pass pos_index = arange(B).
         pad = key_padding_mask[:, 1:]
         distinct, pos_index = torch.unique(pad, dim=0, return_inverse=True)  # (P, Lv), (B,)
-        first = torch.full((len(distinct),), B, device=pad.device).scatter_reduce_(
-            0, pos_index, torch.arange(B, device=pad.device), "amin")  # a sample of each distinct padding
-        clip_pos = pos[first, 1:].transpose(0, 1).contiguous()  # (Lv, P, d)
+        sample = pos_index.new_empty(len(distinct)).scatter_(0, pos_index, torch.arange(B, device=pad.device))
+        clip_pos = pos[sample, 1:].transpose(0, 1).contiguous()  # (Lv, P, d): any sample of each padding
         return self.decoder(tgt, clips, pad, clip_pos, pos_index, refpoints)
