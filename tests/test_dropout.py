@@ -37,3 +37,12 @@ def test_gradient_is_the_mask_and_dtype_is_kept():
     assert torch.equal(x.grad.unique(), torch.tensor([0.0, 1 / 0.75]))
     assert torch.equal(x.grad != 0, y.detach() != 0)
     assert dropout(torch.randn(10, dtype=torch.bfloat16), 0.5).dtype == torch.bfloat16
+
+
+def test_lanes_of_one_raw_draw_are_independent():
+    """Four mask values come from each 64-bit draw: every lane drops p, and neighbours drop independently."""
+    torch.manual_seed(0)
+    dropped = (dropout(torch.ones(400_003), 0.5) == 0)[:400_000].view(-1, 4).float()  # odd length: a partial draw
+    assert torch.allclose(dropped.mean(0), torch.full((4,), 0.5), atol=5e-3)
+    both = (dropped[:, :3] * dropped[:, 1:]).mean(0)  # lanes (0, 1), (1, 2), (2, 3)
+    assert torch.allclose(both, torch.full((3,), 0.25), atol=5e-3)

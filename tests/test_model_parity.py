@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from video_lights.config import load_opt
+from video_lights.engine.training import build_optimizer
 from video_lights.model import build_criterion, build_model
 
 ATOL_OUT = 1e-4
@@ -178,8 +179,8 @@ def test_train_step_gradients_and_adamw_update(ref_fixture):
     total = criterion.weighted_total(losses)
     torch.testing.assert_close(total, step["weighted_total"], rtol=RTOL_LOSS, atol=0)
 
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=step["lr"],
-                                  weight_decay=step["optimizer"]["weight_decay"])
+    optimizer = build_optimizer(model, argparse.Namespace(lr=step["lr"], wd=step["optimizer"]["weight_decay"]))
+    assert optimizer.defaults["fused"]  # the trainer's fused AdamW, against the authors' default one
     optimizer.zero_grad()
     total.backward()
     params = dict(model.named_parameters())

@@ -170,6 +170,8 @@ class Trainer:
                                           f"{self.world.world_size}: the effective batch and the data order change "
                                           f"(start as many processes, or pass --allow_new_world_size)")
                 self.optimizer.load_state_dict(ckpt["optimizer"])
+                for group in self.optimizer.param_groups:  # the saved groups carry the saving run's kernel choice
+                    group["fused"] = self.optimizer.defaults["fused"]
                 self.lr_scheduler.load_state_dict(ckpt["lr_scheduler"])
                 if self.scaler is not None and "scaler" in ckpt:
                     self.scaler.load_state_dict(ckpt["scaler"])

@@ -19,6 +19,7 @@ from torch import nn
 from video_lights.model.attention import MultiheadAttention
 from video_lights.model.dropout import Dropout
 from video_lights.model.linear import Linear
+from video_lights.model.prelu import PReLU
 
 
 def bicmf_attn_mask(pad_q, pad_k, nheads, fix_mask=False, groups=1):
@@ -59,7 +60,7 @@ class BiCMFLayer(nn.Module):
         self.norm2 = nn.LayerNorm(d_model)  # unused, as in the reference (kept so checkpoints load strictly)
         self.norm3 = nn.LayerNorm(d_model)
         self.norm4 = nn.LayerNorm(d_model)
-        self.activation = nn.PReLU()
+        self.activation = PReLU()
         self.dropout = Dropout(dropout)
 
     def forward(self, vid, txt, vid_pos, txt_pos, pad_v, pad_t, groups=1):

@@ -2,11 +2,12 @@
 
 On the CPU, torch draws dropout masks with bernoulli_ at about 50 M values/s, which made mask drawing a quarter of
 the VideoLights-B train step (scripts/bench_model.py). Here the mask comes from numpy's PCG64 generator as 16-bit
-integers (a third cheaper than float32 uniforms, which cost ~160 ms of the 60 M-value step on the EPYC), seeded with one
-draw from torch's default generator, so runs stay reproducible under torch.manual_seed and resume exactly from a
-checkpoint's RNG state. A value is dropped with probability p rounded to a multiple of 2^-16 (0.1 -> 6554 / 65536 =
-0.100006) and kept values are scaled by the inverse of the keep probability, so the expectation is x exactly, as
-F.dropout's. Other devices, and code under torch.compile (which fuses its own dropout), use F.dropout.
+integers, four from each of its raw 64-bit outputs (the 60 M values of a step: ~160 ms as float32 uniforms, ~100 as
+numpy's int16 integers(), ~45 as raw outputs on a 2-core EPYC), seeded with one draw from torch's default
+generator, so runs stay reproducible under torch.manual_seed and resume exactly from a checkpoint's RNG state. A
+value is dropped with probability p rounded to a multiple of 2^-16 (0.1 -> 6554 / 65536 = 0.100006) and kept values
+are scaled by the inverse of the keep probability, so the expectation is x exactly, as F.dropout's. Other devices,
+and code under torch.compile (which fuses its own dropout), use F.dropout.
 """
 import numpy as np
 import torch
@@ -22,7 +23,8 @@ def dropout(x, p, training=True):
         return F.dropout(x, p, training)
     seed = int(torch.randint(0, 2 ** 62, (1,)))
     dropped = min(max(round(p * 65536), 1), 65535)  # of the 65536 values of a uniform int16
-    draws = np.random.default_rng(seed).integers(-32768, 32767, size=x.numel(), dtype=np.int16, endpoint=True)
+    n = x.numel()
+    draws = np.random.PCG64(seed).random_raw((n + 3) // 4).view(np.int16)[:n]  # four per 64-bit output
     keep = torch.from_numpy(draws).view(x.shape).ge(dropped - 32768)
     return x * keep.to(x.dtype).mul_(65536 / (65536 - dropped))  # 0 or 1 / keep probability
 

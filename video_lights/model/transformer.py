@@ -14,6 +14,7 @@ from video_lights.model.attention import DecoderAttention, MultiheadAttention
 from video_lights.model.bicmf import BiCMF, BiCMFLayer
 from video_lights.model.dropout import Dropout
 from video_lights.model.linear import Linear
+from video_lights.model.prelu import PReLU
 from video_lights.model.position_encoding import anchor_sine_embed
 from video_lights.utils.spans import inverse_sigmoid
 
@@ -45,7 +46,7 @@ class TransformerEncoderLayer(nn.Module):
         self.linear2 = Linear(dim_feedforward, d_model)
         self.norm1 = nn.LayerNorm(d_model)
         self.norm2 = nn.LayerNorm(d_model)
-        self.activation = nn.PReLU()
+        self.activation = PReLU()
         self.dropout = Dropout(dropout)
         self.dropout1 = Dropout(dropout)
         self.dropout2 = Dropout(dropout)
@@ -100,7 +101,7 @@ class TransformerDecoderLayer(nn.Module):
         self.dropout = Dropout(dropout)
         self.dropout2 = Dropout(dropout)
         self.dropout3 = Dropout(dropout)
-        self.activation = nn.PReLU()
+        self.activation = PReLU()
 
     def forward(self, tgt, memory, memory_key_padding_mask, pos, pos_index, query_pos, query_sine_embed, is_first):
         """tgt (nq, B, d) content; memory (Lv, B, d); memory_key_padding_mask (B, Lv); pos (Lv, P, d) the P
