@@ -22,7 +22,7 @@ import torch
 from bench_model import make_batch, qvhl_b_opt
 from video_lights.config import load_opt
 from video_lights.engine.precision import autocast_context, grad_scaler, resolve_amp
-from video_lights.engine.training import train_step
+from video_lights.engine.training import build_optimizer, train_step
 from video_lights.model import build_criterion, build_model
 from video_lights.utils.hardware import cpu_description
 
@@ -76,7 +76,7 @@ def step_time(model, criterion, opt, device, amp, iters, warmup, bsz):
     vid_lens = [75] * bsz
     vid_lens[-1] = 60
     inputs, targets = make_batch(vid_lens, torch.randint(8, 33, (bsz,), generator=g).tolist(), opt, device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=1e-4)
+    optimizer = build_optimizer(model, argparse.Namespace(lr=1e-4, wd=1e-4))  # the trainer's
     scaler = grad_scaler(device, amp)
     model.train()
     times = []

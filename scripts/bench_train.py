@@ -20,7 +20,7 @@ from video_lights.config import parse_args
 from video_lights.data import build_dataset, prepare_batch_inputs, start_end_collate
 from video_lights.data.synthetic import generate
 from video_lights.engine.precision import grad_scaler
-from video_lights.engine.training import train_step
+from video_lights.engine.training import build_optimizer, train_step
 from video_lights.model import build_criterion, build_model
 
 QVHL_TRAIN_QUERIES = 7218
@@ -35,7 +35,7 @@ def time_iterations(opt, iters, warmup):
     model, criterion = build_model(opt), build_criterion(opt)
     model.to(opt.device).train()
     criterion.to(opt.device).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=opt.lr, weight_decay=opt.wd)
+    optimizer = build_optimizer(model, opt)  # the trainer's
     scaler = grad_scaler(opt.device, opt.amp)
     compute = data = 0.0
     done = 0

@@ -201,3 +201,18 @@ def test_resume_all_needs_optimizer_state(tiny_data, tmp_path, capsys):
     assert train_main(tiny_args(tiny_data, tmp_path / "b", "--n_epoch", "2", "--resume",
                                 str(tmp_path / "model_e0000.ckpt"), "--resume_all")) == 2
     assert "no optimizer / lr_scheduler state" in capsys.readouterr().err
+
+
+def test_optimizer_is_fused_and_stays_fused_after_loading_an_unfused_state():
+    import argparse
+
+    from video_lights.engine.training import build_optimizer, load_optimizer_state
+    model = torch.nn.Linear(3, 2)
+    old = torch.optim.AdamW(model.parameters(), lr=1e-3)  # an earlier version's (torch's CPU default: a loop)
+    model(torch.randn(4, 3)).sum().backward()
+    old.step()
+    optimizer = build_optimizer(model, argparse.Namespace(lr=1e-3, wd=1e-4))
+    assert optimizer.defaults["fused"]
+    load_optimizer_state(optimizer, old.state_dict())
+    assert [g["fused"] for g in optimizer.param_groups] == [True]
+    assert torch.equal(optimizer.state[model.weight]["exp_avg"], old.state[model.weight]["exp_avg"])

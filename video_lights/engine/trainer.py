@@ -30,7 +30,7 @@ from video_lights.engine.distributed import close_world, init_world
 from video_lights.engine.evaluation import (EvaluationError, build_eval_loader, check_scorable, nms_setting,
                                             pin_memory, predict, run_inference, stop_score, write_predictions)
 from video_lights.engine.precision import grad_scaler
-from video_lights.engine.training import NonFiniteError, build_optimizer, train_one_epoch
+from video_lights.engine.training import NonFiniteError, build_optimizer, load_optimizer_state, train_one_epoch
 from video_lights.model import build_criterion, build_model
 from video_lights.model.checkpoint import CheckpointError, save_checkpoint
 from video_lights.utils.cli import UserError, describe_os_error
@@ -169,9 +169,7 @@ class Trainer:
                     raise CheckpointError(f"{opt.resume}: saved by a run of {saved_world} process(es), resumed with "
                                           f"{self.world.world_size}: the effective batch and the data order change "
                                           f"(start as many processes, or pass --allow_new_world_size)")
-                self.optimizer.load_state_dict(ckpt["optimizer"])
-                for group in self.optimizer.param_groups:  # the saved groups carry the saving run's kernel choice
-                    group["fused"] = self.optimizer.defaults["fused"]
+                load_optimizer_state(self.optimizer, ckpt["optimizer"])
                 self.lr_scheduler.load_state_dict(ckpt["lr_scheduler"])
                 if self.scaler is not None and "scaler" in ckpt:
                     self.scaler.load_state_dict(ckpt["scaler"])

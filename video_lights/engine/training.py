@@ -40,6 +40,14 @@ def build_optimizer(model, opt):
     return torch.optim.AdamW(params, lr=opt.lr, weight_decay=opt.wd, fused=fused or None)
 
 
+def load_optimizer_state(optimizer, state):
+    """optimizer.load_state_dict(state), keeping build_optimizer's kernel choice for this run's device (the saved
+    groups carry the saving run's `fused` flag, which torch would otherwise restore)."""
+    optimizer.load_state_dict(state)
+    for group in optimizer.param_groups:
+        group["fused"] = optimizer.defaults["fused"]
+
+
 def train_step(model, criterion, optimizer, inputs, targets, device, epoch_i=0, amp=False, grad_clip=0.1,
                scaler=None, where="", world=None):
     """One optimisation step on one batch; returns (loss_dict, weighted total), both detached.
