@@ -9,6 +9,10 @@ def frames_at(path, times, width: int = 320) -> list:
     time (H keeps the aspect ratio, even), the last frame for a time past the end. Seeks to the keyframe before
     each time and decodes forward. Raises VideoError naming the file when it cannot be read."""
     import av
+    from av.video.reformatter import VideoReformatter
+    # our own scaler, freed when this call returns: frame.to_ndarray(width=...) would cache one per thread with
+    # FFmpeg slice threads, and a process that forks later (DataLoader workers) hangs in the child freeing it
+    reformatter = VideoReformatter()
     try:
         container = av.open(str(path))
     except (av.FFmpegError, OSError) as e:
@@ -34,5 +38,5 @@ def frames_at(path, times, width: int = 320) -> list:
                 raise VideoError(path, f"cannot decode a frame at {t:.1f} s ({e.strerror or e})") from None
             if chosen is None:
                 raise VideoError(path, f"no frame at {t:.1f} s")
-            out.append(np.ascontiguousarray(chosen.to_ndarray(format="rgb24", width=width, height=height)))
+            out.append(np.ascontiguousarray(reformatter.reformat(chosen, width, height, "rgb24").to_ndarray()))
         return out
