@@ -76,7 +76,7 @@ def step_time(model, criterion, opt, device, amp, iters, warmup, bsz):
     vid_lens = [75] * bsz
     vid_lens[-1] = 60
     inputs, targets = make_batch(vid_lens, torch.randint(8, 33, (bsz,), generator=g).tolist(), opt, device)
-    optimizer = build_optimizer(model, argparse.Namespace(lr=1e-4, wd=1e-4))  # the trainer's
+    optimizer = build_optimizer(model, opt)  # the trainer's (its lr and wd)
     scaler = grad_scaler(device, amp)
     model.train()
     times = []

@@ -14,6 +14,7 @@ from synthetic_videos import make_video  # noqa: E402
 from video_lights.app.keyframes import frames_at  # noqa: E402
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no os.fork on this platform")
 def test_frames_at_then_fork(tmp_path):
     path = make_video(str(tmp_path / "v.mp4"), codec="libx264", duration=2.0)
     done, stop = threading.Event(), threading.Event()
