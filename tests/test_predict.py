@@ -26,8 +26,8 @@ from video_lights.model import build_model  # noqa: E402
 from video_lights.model.checkpoint import save_checkpoint  # noqa: E402
 from video_lights.predict import Prediction, Predictor, QueryFeatures, VideoFeatures  # noqa: E402
 from video_lights.predict.__main__ import main as predict_main  # noqa: E402
-from video_lights.predict.long_video import centred_span, merge_moments, merge_saliency, refine_top, \
-    window_spans  # noqa: E402
+from video_lights.predict.long_video import finalists, merge_moments, merge_saliency, prefers_second, promote, \
+    side_by_side, window_spans  # noqa: E402
 from video_lights.predict.predictor import PredictError  # noqa: E402
 from video_lights.export import main as export_main  # noqa: E402
 
@@ -218,19 +218,42 @@ def test_one_window_keeps_the_models_scores():
         rows, key=lambda r: r[2], reverse=True)
 
 
-def test_the_first_moment_is_re_read_from_a_window_centred_on_it():
-    assert centred_span([100.0, 110.0, 0.5], 600, 75, 2) == (15, 90)
-    assert centred_span([0.0, 4.0, 0.5], 600, 75, 2) == (0, 75)
-    assert centred_span([1190.0, 1200.0, 1.0], 600, 75, 2) == (525, 600)
-    rows = [[100.0, 110.0, 0.5], [300.0, 310.0, 0.4]]
-    # the centred window starts at clip 40 (80 s): its [15, 35] and [25, 40] overlap the first row, [180, 200] not
-    window_rows = [[180.0, 200.0, 0.99], [15.0, 35.0, 0.9], [25.0, 40.0, 0.8]]
+def test_finalists_are_the_first_rows_that_overlap_none_before_them():
+    rows = [[10.0, 20.0, 0.9], [15.0, 30.0, 0.8], [40.0, 50.0, 0.7], [20.0, 40.0, 0.6], [60.0, 70.0, 0.5],
+            [80.0, 90.0, 0.4]]
+    assert finalists(rows) == [rows[0], rows[2], rows[3]]  # [20, 40] only touches its neighbours
+    assert finalists(rows, 2) == [rows[0], rows[2]] and finalists([]) == []
+    assert promote(rows, rows[3]) == [rows[3]] + rows[:3] + rows[4:]
+
+
+def test_side_by_side_shows_both_moments_in_exactly_max_v_l_clips():
+    # far apart: the two moments (clips 50-54 and 150-154) share 65 clips of context, 32 and 33, around them
+    clips, owner = side_by_side([300.0, 310.0, 0.5], [100.0, 110.0, 0.9], 600, 75, 2)
+    assert clips.tolist() == list(range(34, 71)) + list(range(134, 172)) and len(clips) == 75
+    assert owner.tolist() == [0] * 37 + [1] * 38  # 0: the earlier moment's stretch
+    # near the video's ends the stretches move inside it
+    clips, owner = side_by_side([0.0, 4.0, 0.5], [1190.0, 1200.0, 0.9], 600, 75, 2)
+    assert clips.tolist() == list(range(0, 36)) + list(range(561, 600)) and owner.sum() == 39
+    # one window holds both (clips 50-54 and 80-84): that window, centred on them, split halfway between them
+    clips, owner = side_by_side([100.0, 110.0, 0.5], [160.0, 170.0, 0.9], 600, 75, 2)
+    assert clips.tolist() == list(range(30, 105)) and owner.tolist() == [0] * 37 + [1] * 38
+    assert side_by_side([100.0, 110.0, 0.5], [105.0, 120.0, 0.9], 600, 75, 2) is None  # overlapping
+    assert side_by_side([0.0, 80.0, 0.5], [200.0, 262.0, 0.9], 600, 75, 2) is not None  # 40 + 31 clips: 4 left
+    assert side_by_side([0.0, 80.0, 0.5], [200.0, 264.0, 0.9], 600, 75, 2) is None  # 40 + 32: no room for context
+
+
+def test_prefers_second_compares_the_two_sides_of_one_input():
+    owner = np.array([0] * 40 + [1] * 35)
+    first, second = [100.0, 110.0, 0.5], [300.0, 310.0, 0.9]  # first is the earlier one: side 0
     saliency = np.zeros(75)
-    assert refine_top(rows, window_rows, saliency, (40, 115), 2, 1200.0) == [[95.0, 115.0, 0.5], rows[1]]
-    saliency[12:20] = 30.0  # clips 52-59 (104-120 s) match: [105, 120] is all of them, [95, 115] 6 of its 11 clips
-    assert refine_top(rows, window_rows, saliency, (40, 115), 2, 1200.0)[0] == [105.0, 120.0, 0.5]
-    assert refine_top(rows, [[180.0, 200.0, 0.99]], saliency, (40, 115), 2, 1200.0) == rows  # nothing overlaps
-    assert refine_top([], window_rows, saliency, (40, 115), 2, 1200.0) == []
+    rows = [[10.0, 20.0, 0.9], [100.0, 110.0, 0.8]]  # one moment on each side
+    assert not prefers_second(first, second, owner, rows, saliency, 2)
+    saliency[50:55] = 9.0  # the later side's clips match the query
+    assert prefers_second(first, second, owner, rows, saliency, 2)
+    assert prefers_second(second, first, owner, rows, saliency, 2) is False  # the same input, the roles swapped
+    assert not prefers_second(first, second, owner, [[70.0, 90.0, 0.99]], saliency, 2)  # 5 of 10 clips: side 0
+    assert prefers_second(first, second, owner, [[76.0, 90.0, 0.99]], saliency, 2)  # 5 of 7 clips: side 1
+    assert not prefers_second(first, second, owner, [], saliency, 2)  # no moment: the first stays
 
 
 class PlantedOracle(torch.nn.Module):
@@ -348,6 +371,44 @@ def test_long_video_moments_rank_by_clip_relevance_not_by_window_confidence():
     assert min(end, 520) - max(start, 500) >= 10  # half of it or more is the planted stretch
     elsewhere = [w for w in p.windows if min(w[1], 520) <= max(w[0], 500)]
     assert elsewhere and all(w[2] < score for w in elsewhere)
+
+
+class SaliencyScaleOracle(PlantedOracle):
+    """PlantedOracle whose saliency has a per-window offset: 6 x the window's mean of its (normalised) feature 1, a
+    content property unrelated to the query. The same clip's sigmoid(saliency) then differs between windows, so
+    clip relevance does not rank moments of different windows; within one input both sides share the offset."""
+
+    def forward(self, src_txt, src_txt_mask, src_vid, src_vid_mask, loss_outputs=True):
+        out = super().forward(src_txt, src_txt_mask, src_vid, src_vid_mask, loss_outputs)
+        offset = 6 * (src_vid[:, :, 1] * src_vid_mask).sum(1) / src_vid_mask.sum(1)
+        return dict(out, saliency_scores=8 * (out["saliency_scores"] - 0.5) + offset[:, None])
+
+
+def test_knock_out_ranks_the_planted_moment_first_where_the_merge_did_not(monkeypatch):
+    """20 minutes: the query (strongly) at 500-520 s in plain content, a weaker match at 900-920 s inside a stretch
+    of content that raises every saliency of its windows. The merge ranks the weaker one first (by the knock-out's
+    switch turned off); shown side by side in one input, the planted one wins."""
+    rng = np.random.default_rng(5)
+    direction = rng.normal(size=32)
+    direction[1] = 0.0
+    direction /= np.linalg.norm(direction)
+    clips = rng.normal(size=(600, 32)).astype(np.float32)
+    clips[250:260] += (12 * direction).astype(np.float32)
+    clips[450:460] += (8 * direction).astype(np.float32)  # the weaker match
+    clips[400:520, 1] += 6.0  # the content that lifts saliency
+    tokens = (direction + 0.1 * rng.normal(size=(5, 32))).astype(np.float32)
+    opt = parse_args(["--preset", "qvhl", "--device", "cpu", "--v_feat_dirs", "clip_features", "--t_feat_dirs",
+                      "clip_text_features", "--v_feat_dim", "32", "--t_feat_dim", "32"])
+    predictor = Predictor(SaliencyScaleOracle(32), opt)
+    video = VideoFeatures({"clip": clips}, 1200.0, 2.0, "planted")
+    query = QueryFeatures("the planted thing", {"clip": tokens})
+    (p,) = predictor.predict(video, query, top_k=5)
+    assert p.windows[0][:2] == pytest.approx([500, 520], abs=1e-3)
+    assert any(w[:2] == pytest.approx([900, 920], abs=1e-3) for w in p.windows[1:])
+    monkeypatch.setattr("video_lights.predict.predictor.KNOCKOUT", 1)  # no bouts: the merge's own ranking
+    (merged,) = predictor.predict(video, query, top_k=5)
+    assert merged.windows[0][:2] == pytest.approx([900, 920], abs=1e-3)
+    assert sorted(map(tuple, merged.windows)) == sorted(map(tuple, p.windows))  # the same rows, re-ranked
 
 
 def test_real_model_on_20_minutes_and_on_exactly_one_window(predictor):

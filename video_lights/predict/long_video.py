@@ -16,8 +16,11 @@ hold the query, a window without it still scores its best guess high), so they d
 windows. It is multiplied by the mean over the moment's clips of sigmoid(saliency) (clip_relevance), which the
 negative-pair loss trains to be low for a clip that does not match the query in whatever window; and a moment
 that touches a window's inner edge is dropped as a piece of one that the next window sees whole. docs/predict.md
-has the measurements (scripts/bench_long_video.py). Last, the first moment's boundaries are re-read from a window
-centred on it (refine_top: one more model input per query), where it is whole and in the middle.
+has the measurements (scripts/bench_long_video.py). Last, the first moment is chosen by a knock-out: the merge's
+first KNOCKOUT non-overlapping moments (finalists) meet in pairs, each pair shown side by side in one model input
+of max_v_l clips (side_by_side) where one forward pass scores both against the same content (prefers_second); the
+winner goes first (promote), the other rows keep their order. The predictor runs the bouts (KNOCKOUT - 1 more model
+inputs per query, batched over the queries).
 """
 import numpy as np
 
@@ -25,6 +28,7 @@ from video_lights.engine.postprocessing import round4, temporal_nms
 
 DEFAULT_NMS_THD = 0.7
 EDGE_CLIPS = 0.5  # a long video's moment this close (in clips) to an inner window edge is cut by it
+KNOCKOUT = 3  # a long video's top moment is the winner of the merge's first KNOCKOUT non-overlapping moments
 
 
 def window_spans(n_clips: int, max_v_l: int) -> list:
@@ -69,15 +73,20 @@ def clip_relevance(per_window_saliency, spans, n_clips: int) -> np.ndarray:
                           n_clips)
 
 
+def clip_ranges(rows, n: int, clip_length: float) -> tuple:
+    """int64 (len(rows),) first and stop clip indices that each row [start_s, end_s, ...] overlaps: at least one
+    clip, inside [0, n)."""
+    bounds = np.asarray([r[:2] for r in rows], np.float64).reshape(-1, 2)
+    first = np.minimum(np.floor(bounds[:, 0] / clip_length).astype(np.int64), n - 1).clip(0)
+    return first, np.minimum(np.maximum(np.ceil(bounds[:, 1] / clip_length).astype(np.int64), first + 1), n)
+
+
 def moment_relevance(rows, relevance, clip_length: float) -> np.ndarray:
     """float64 (len(rows),): the mean clip_relevance of the clips each row [start_s, end_s, ...] overlaps (at least
     one clip), from a cumulative sum (no loop over the rows)."""
-    n = len(relevance)
     if not len(rows):
         return np.zeros(0)
-    bounds = np.asarray([r[:2] for r in rows], np.float64)
-    first = np.minimum(np.floor(bounds[:, 0] / clip_length).astype(np.int64), n - 1).clip(0)
-    last = np.minimum(np.maximum(np.ceil(bounds[:, 1] / clip_length).astype(np.int64), first + 1), n)
+    first, last = clip_ranges(rows, len(relevance), clip_length)
     total = np.concatenate([[0.0], np.cumsum(relevance, dtype=np.float64)])
     return (total[last] - total[first]) / (last - first)
 
@@ -123,35 +132,71 @@ def merge_moments(per_window_rows, per_window_saliency, spans, clip_length: floa
     return [list(r) for r in rows[:top_k]]
 
 
-def centred_span(row, n_clips: int, max_v_l: int, clip_length: float) -> tuple:
-    """The window of max_v_l clips (start, stop) centred on the moment row [start_s, end_s, ...], inside the video."""
-    centre = int(round((row[0] + row[1]) / 2 / clip_length))
-    start = min(max(centre - max_v_l // 2, 0), n_clips - max_v_l)
-    return start, start + max_v_l
+def finalists(rows, k=KNOCKOUT) -> list:
+    """The first k rows of a ranked list that overlap none before them: the candidates of the knock-out."""
+    out = []
+    for r in rows:
+        if not any(min(r[1], f[1]) > max(r[0], f[0]) for f in out):
+            out.append(r)
+            if len(out) == k:
+                break
+    return out
 
 
-def refine_top(rows, window_rows, window_saliency, span, clip_length: float, duration: float, top_k=10,
-               nms_thd=DEFAULT_NMS_THD) -> list:
-    """The merged rows with the first one's boundaries taken from the window centred on it (centred_span), then
-    temporal NMS again (nms_thd None: none) and at most top_k rows.
+def side_by_side(first, second, n_clips: int, max_v_l: int, clip_length: float):
+    """One model input of exactly max_v_l clips that shows two moments (rows [start_s, end_s, ...]) with context.
 
-    In that window the moment is seen whole and in the middle, as a short video's moment is; of the window's
-    moments (window_rows, in its own seconds, and its clips' window_saliency) that overlap the first row, the one
-    with the highest foreground probability x mean sigmoid(saliency) gives the boundaries; the first row keeps
-    its score and its rank."""
-    if not rows:
-        return rows
-    start, stop = rows[0][:2]
-    overlapping = [r for r in to_video_time(window_rows, span, clip_length, duration)
-                   if min(r[1], stop) > max(r[0], start)]
-    if overlapping:
-        relevance = clip_relevance([window_saliency], [span], span[1])
-        scores = moment_relevance(overlapping, relevance, clip_length) * np.array([r[2] for r in overlapping])
-        best = overlapping[int(np.argmax(scores))]  # first of equals
-        rows = [[best[0], best[1], rows[0][2]]] + [list(r) for r in rows[1:]]
-    if nms_thd is not None:
-        rows = temporal_nms(rows, nms_thd, top_k)
-    return [list(r) for r in rows[:top_k]]
+    Returns (clips, owner): int64 (max_v_l,) the video's clip indices in video order, int64 (max_v_l,) 0 where a
+    clip belongs to the moment earlier in the video (with its context), 1 for the later one; None when the two
+    overlap or together take more than max_v_l - 4 clips (no room for context). When one window of max_v_l
+    clips holds both, it is that window (centred on them, inside the video; owner splits it halfway between
+    them); otherwise each moment gets an equal share of the remaining clips as context around it, its stretch
+    moved inside the video where it would leave it, and the two stretches are concatenated."""
+    spans = []
+    for r in sorted((first, second), key=lambda r: r[0]):
+        a = min(max(int(np.floor(r[0] / clip_length)), 0), n_clips - 1)
+        spans.append((a, min(max(int(np.ceil(r[1] / clip_length)), a + 1), n_clips)))
+    (a0, b0), (a1, b1) = spans
+    if a1 < b0 or (b0 - a0) + (b1 - a1) > max_v_l - 4:
+        return None
+    if b1 - a0 <= max_v_l:
+        start = min(max((a0 + b1 - max_v_l) // 2, 0), n_clips - max_v_l)
+        clips = np.arange(start, start + max_v_l)
+        return clips, (clips >= (b0 + a1) // 2).astype(np.int64)
+    room = max_v_l - (b0 - a0) - (b1 - a1)
+    parts = []
+    for i, (a, b) in enumerate(spans):
+        length = b - a + (room // 2 if i == 0 else room - room // 2)
+        start = min(max(a - (length - (b - a)) // 2, 0), n_clips - length)
+        parts.append(np.arange(start, start + length))
+    return np.concatenate(parts), np.repeat([0, 1], [len(parts[0]), len(parts[1])])
+
+
+def prefers_second(first, second, owner, rows, saliency, clip_length: float) -> bool:
+    """Whether the model, shown both moments in one input (side_by_side), rates `second` above `first`.
+
+    rows: its decoded moments [[start_s, end_s, foreground probability], ...] in the input's own seconds;
+    saliency: (max_v_l,) its clips' saliency. A moment counts for the side that owns most of its clips, scored
+    by its foreground probability x the mean sigmoid(saliency) of its clips: in one forward pass both scores are
+    relative to the same content, which the windows' are not. The better moment of each side decides; ties and
+    no moment on either side keep `first`."""
+    owner = np.asarray(owner)
+    relevance = 1.0 / (1.0 + np.exp(-np.asarray(saliency, np.float64)))
+    best = np.full(2, -1.0)
+    if rows:
+        scores = moment_relevance(rows, relevance, clip_length) * np.array([r[2] for r in rows])
+        for a, b, score in zip(*clip_ranges(rows, len(owner), clip_length), scores):
+            votes = np.bincount(owner[a:b], minlength=2)
+            side = int(np.argmax(votes))
+            if votes[side] * 2 >= b - a:
+                best[side] = max(best[side], score)
+    later = int(second[0] > first[0])  # the side `second` is on
+    return bool(best[later] > best[1 - later])
+
+
+def promote(rows, winner) -> list:
+    """rows with `winner` (one of them) first, the others in their order."""
+    return [list(winner)] + [list(r) for r in rows if r is not winner]
 
 
 def merge_saliency(per_window_saliency, spans, n_clips: int) -> np.ndarray:

@@ -10,7 +10,8 @@ Which extractors, in which order: the checkpoint's --v_feat_dirs / --t_feat_dirs
 features/layouts.py VIDEO_FOLDERS, TEXT_FOLDERS); their widths are checked against the model's input projection
 before anything runs. Model inputs are built by data/inputs.py, the code the dataset uses in training (same
 normalisation, type order and tef). A video longer than max_v_l clips is cut into overlapping windows
-(predict/long_video.py), whose moment scores are weighted by their clips' sigmoid(saliency) to rank across windows.
+(predict/long_video.py), whose moment scores are weighted by their clips' sigmoid(saliency) to rank across windows;
+the first moment is the winner of a knock-out among the top three, each pair side by side in one input.
 
 Heavy dependencies (PyAV, transformers) are imported only when extractors are loaded or a video is decoded.
 """
@@ -28,8 +29,8 @@ from video_lights.data.inputs import batch_inputs, query_input, video_input
 from video_lights.engine.postprocessing import decode_moments, valid_saliency
 from video_lights.features.layouts import extractor_ids, feature_types
 from video_lights.features.limits import DecodeLimits
-from video_lights.predict.long_video import DEFAULT_NMS_THD, centred_span, merge_moments, merge_saliency, \
-    refine_top, window_seconds, window_spans
+from video_lights.predict.long_video import DEFAULT_NMS_THD, KNOCKOUT, finalists, merge_moments, \
+    merge_saliency, prefers_second, promote, side_by_side, window_seconds, window_spans
 from video_lights.utils.cli import UserError
 from video_lights.utils.io import save_npz
 
@@ -354,18 +355,39 @@ class Predictor:
         saliency = [saliency[q * len(spans):(q + 1) * len(spans)] for q in range(len(texts))]
         merged = [merge_moments(m, s, spans, video.clip_length, video.duration, top_k, nms_thd)
                   for m, s in zip(moments, saliency)]
-        if len(spans) > 1:  # the first moment's boundaries from a window centred on it
-            centred = [centred_span(rows[0], n_clips, opt.max_v_l, video.clip_length) if rows else spans[0]
-                       for rows in merged]
-            again = [(video_input([f[st:ed] for f in feats], opt.max_v_l, normalize, use_tef, True), q_inputs[q],
-                      window_seconds((st, ed), video.clip_length, video.duration)[1])
-                     for q, (st, ed) in enumerate(centred)]
-            c_moments, c_saliency = self._run(again)
-            merged = [refine_top(rows, m, s, span, video.clip_length, video.duration, top_k, nms_thd)
-                      for rows, m, s, span in zip(merged, c_moments, c_saliency, centred)]
+        if len(spans) > 1:  # the first moment: the winner of the top candidates compared side by side
+            merged = self._knock_out(feats, q_inputs, merged, video.clip_length)
         clip_times = video.clip_times()
         return [Prediction(t.query, merged[q], merge_saliency(saliency[q], spans, n_clips), clip_times.copy())
                 for q, t in enumerate(texts)]
+
+    def _knock_out(self, feats, q_inputs, merged, clip_length) -> list:
+        """Per query its merged rows with the knock-out's winner first: the merge's first KNOCKOUT non-overlapping
+        moments (finalists) meet in pairs, the first against the second, the winner against the third, each pair
+        in one model input of max_v_l clips that shows both with context (side_by_side, prefers_second). One
+        round is one batched pass over the queries: at most KNOCKOUT - 1 more inputs per query.
+
+        feats: the video's per-type clip features; q_inputs: per query its model input; merged: per query its
+        rows from merge_moments."""
+        opt = self.opt
+        normalize, use_tef = not opt.no_norm_vfeat, "tef" in opt.ctx_mode
+        n_clips = min(len(f) for f in feats)
+        candidates = [finalists(rows) for rows in merged]
+        winners = [c[0] if c else None for c in candidates]
+        for challenger in range(1, KNOCKOUT):
+            bouts = []  # (query, challenger row, owner of the input's clips, model input)
+            for q, c in enumerate(candidates):
+                shown = side_by_side(winners[q], c[challenger], n_clips, opt.max_v_l, clip_length) \
+                    if len(c) > challenger else None
+                if shown is not None:
+                    clips, owner = shown
+                    bouts.append((q, c[challenger], owner, video_input([f[clips] for f in feats], opt.max_v_l,
+                                                                       normalize, use_tef, True)))
+            moments, saliency = self._run([(v, q_inputs[q], opt.max_v_l * clip_length) for q, _, _, v in bouts])
+            for (q, row, owner, _), m, s in zip(bouts, moments, saliency):
+                if prefers_second(winners[q], row, owner, m, s, clip_length):
+                    winners[q] = row
+        return [promote(rows, w) if w is not None else rows for rows, w in zip(merged, winners)]
 
     def _run(self, inputs):
         """The model over [(video input, query input, window duration s), ...] in batches of batch_size:
