@@ -372,7 +372,7 @@ class Predictor:
         opt = self.opt
         normalize, use_tef = not opt.no_norm_vfeat, "tef" in opt.ctx_mode
         n_clips = min(len(f) for f in feats)
-        candidates = [finalists(rows) for rows in merged]
+        candidates = [finalists(rows, KNOCKOUT) for rows in merged]
         winners = [c[0] if c else None for c in candidates]
         for challenger in range(1, KNOCKOUT):
             bouts = []  # (query, challenger row, owner of the input's clips, model input)
