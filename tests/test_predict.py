@@ -230,30 +230,31 @@ def test_side_by_side_shows_both_moments_in_exactly_max_v_l_clips():
     # far apart: the two moments (clips 50-54 and 150-154) share 65 clips of context, 32 and 33, around them
     clips, owner = side_by_side([300.0, 310.0, 0.5], [100.0, 110.0, 0.9], 600, 75, 2)
     assert clips.tolist() == list(range(34, 71)) + list(range(134, 172)) and len(clips) == 75
-    assert owner.tolist() == [0] * 37 + [1] * 38  # 0: the earlier moment's stretch
+    assert owner.tolist() == [1] * 37 + [0] * 38  # 0: the first moment's stretch, here the later one
     # near the video's ends the stretches move inside it
     clips, owner = side_by_side([0.0, 4.0, 0.5], [1190.0, 1200.0, 0.9], 600, 75, 2)
     assert clips.tolist() == list(range(0, 36)) + list(range(561, 600)) and owner.sum() == 39
     # one window holds both (clips 50-54 and 80-84): that window, centred on them, split halfway between them
     clips, owner = side_by_side([100.0, 110.0, 0.5], [160.0, 170.0, 0.9], 600, 75, 2)
     assert clips.tolist() == list(range(30, 105)) and owner.tolist() == [0] * 37 + [1] * 38
+    swapped = side_by_side([160.0, 170.0, 0.9], [100.0, 110.0, 0.5], 600, 75, 2)
+    assert swapped[0].tolist() == clips.tolist() and swapped[1].tolist() == (1 - owner).tolist()
     assert side_by_side([100.0, 110.0, 0.5], [105.0, 120.0, 0.9], 600, 75, 2) is None  # overlapping
     assert side_by_side([0.0, 80.0, 0.5], [200.0, 262.0, 0.9], 600, 75, 2) is not None  # 40 + 31 clips: 4 left
     assert side_by_side([0.0, 80.0, 0.5], [200.0, 264.0, 0.9], 600, 75, 2) is None  # 40 + 32: no room for context
 
 
 def test_prefers_second_compares_the_two_sides_of_one_input():
-    owner = np.array([0] * 40 + [1] * 35)
-    first, second = [100.0, 110.0, 0.5], [300.0, 310.0, 0.9]  # first is the earlier one: side 0
+    owner = np.array([0] * 40 + [1] * 35)  # side_by_side's: the first moment's clips, then the second's
     saliency = np.zeros(75)
     rows = [[10.0, 20.0, 0.9], [100.0, 110.0, 0.8]]  # one moment on each side
-    assert not prefers_second(first, second, owner, rows, saliency, 2)
-    saliency[50:55] = 9.0  # the later side's clips match the query
-    assert prefers_second(first, second, owner, rows, saliency, 2)
-    assert prefers_second(second, first, owner, rows, saliency, 2) is False  # the same input, the roles swapped
-    assert not prefers_second(first, second, owner, [[70.0, 90.0, 0.99]], saliency, 2)  # 5 of 10 clips: side 0
-    assert prefers_second(first, second, owner, [[76.0, 90.0, 0.99]], saliency, 2)  # 5 of 7 clips: side 1
-    assert not prefers_second(first, second, owner, [], saliency, 2)  # no moment: the first stays
+    assert not prefers_second(owner, rows, saliency, 2)
+    saliency[50:55] = 9.0  # the second's clips match the query
+    assert prefers_second(owner, rows, saliency, 2)
+    assert prefers_second(1 - owner, rows, saliency, 2) is False  # the same input, the roles swapped
+    assert not prefers_second(owner, [[70.0, 90.0, 0.99]], saliency, 2)  # 5 of 10 clips: the first's side
+    assert prefers_second(owner, [[76.0, 90.0, 0.99]], saliency, 2)  # 5 of 7 clips: the second's
+    assert not prefers_second(owner, [], saliency, 2)  # no moment: the first stays
 
 
 class PlantedOracle(torch.nn.Module):

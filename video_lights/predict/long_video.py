@@ -147,51 +147,48 @@ def side_by_side(first, second, n_clips: int, max_v_l: int, clip_length: float):
     """One model input of exactly max_v_l clips that shows two moments (rows [start_s, end_s, ...]) with context.
 
     Returns (clips, owner): int64 (max_v_l,) the video's clip indices in video order, int64 (max_v_l,) 0 where a
-    clip belongs to the moment earlier in the video (with its context), 1 for the later one; None when the two
-    overlap or together take more than max_v_l - 4 clips (no room for context). When one window of max_v_l
-    clips holds both, it is that window (centred on them, inside the video; owner splits it halfway between
-    them); otherwise each moment gets an equal share of the remaining clips as context around it, its stretch
-    moved inside the video where it would leave it, and the two stretches are concatenated."""
-    spans = []
-    for r in sorted((first, second), key=lambda r: r[0]):
-        a = min(max(int(np.floor(r[0] / clip_length)), 0), n_clips - 1)
-        spans.append((a, min(max(int(np.ceil(r[1] / clip_length)), a + 1), n_clips)))
-    (a0, b0), (a1, b1) = spans
-    if a1 < b0 or (b0 - a0) + (b1 - a1) > max_v_l - 4:
+    clip belongs to `first` (its moment or its context), 1 where to `second`; None when the two overlap or
+    together take more than max_v_l - 4 clips (no room for context). When one window of max_v_l clips holds
+    both, it is that window (centred on them, inside the video; the owner changes halfway between them);
+    otherwise each moment gets an equal share of the remaining clips as context around it, its stretch moved
+    inside the video where it would leave it, and the two stretches are concatenated in video order."""
+    starts, stops = clip_ranges([first, second], n_clips, clip_length)
+    swap = int(starts[1] < starts[0])  # 1: `second` comes first in the video
+    (a0, a1), (b0, b1) = sorted(zip(starts.tolist(), stops.tolist()))
+    if b0 < a1 or (a1 - a0) + (b1 - b0) > max_v_l - 4:
         return None
     if b1 - a0 <= max_v_l:
         start = min(max((a0 + b1 - max_v_l) // 2, 0), n_clips - max_v_l)
         clips = np.arange(start, start + max_v_l)
-        return clips, (clips >= (b0 + a1) // 2).astype(np.int64)
-    room = max_v_l - (b0 - a0) - (b1 - a1)
+        return clips, (clips >= (a1 + b0) // 2).astype(np.int64) ^ swap
+    room = max_v_l - (a1 - a0) - (b1 - b0)
     parts = []
-    for i, (a, b) in enumerate(spans):
-        length = b - a + (room // 2 if i == 0 else room - room // 2)
-        start = min(max(a - (length - (b - a)) // 2, 0), n_clips - length)
-        parts.append(np.arange(start, start + length))
-    return np.concatenate(parts), np.repeat([0, 1], [len(parts[0]), len(parts[1])])
+    for (a, b), share in (((a0, a1), room // 2), ((b0, b1), room - room // 2)):
+        start = min(max(a - share // 2, 0), n_clips - (b - a + share))
+        parts.append(np.arange(start, start + b - a + share))
+    return np.concatenate(parts), np.repeat([swap, 1 - swap], [len(parts[0]), len(parts[1])])
 
 
-def prefers_second(first, second, owner, rows, saliency, clip_length: float) -> bool:
-    """Whether the model, shown both moments in one input (side_by_side), rates `second` above `first`.
+def prefers_second(owner, rows, saliency, clip_length: float) -> bool:
+    """Whether the model, shown two moments in one input (side_by_side's owner: 0 the first's clips, 1 the
+    second's), rates the second above the first.
 
     rows: its decoded moments [[start_s, end_s, foreground probability], ...] in the input's own seconds;
-    saliency: (max_v_l,) its clips' saliency. A moment counts for the side that owns most of its clips, scored
-    by its foreground probability x the mean sigmoid(saliency) of its clips: in one forward pass both scores are
-    relative to the same content, which the windows' are not. The better moment of each side decides; ties and
-    no moment on either side keep `first`."""
+    saliency: (max_v_l,) its clips' saliency. A moment counts for the side that owns at least half of its clips,
+    scored by its foreground probability x the mean sigmoid(saliency) of its clips (clip_relevance): in one
+    forward pass both scores are relative to the same content, which the windows' are not. The better moment of
+    each side decides; ties and no moment on either side keep the first."""
     owner = np.asarray(owner)
-    relevance = 1.0 / (1.0 + np.exp(-np.asarray(saliency, np.float64)))
     best = np.full(2, -1.0)
     if rows:
+        relevance = clip_relevance([saliency], [(0, len(owner))], len(owner))
         scores = moment_relevance(rows, relevance, clip_length) * np.array([r[2] for r in rows])
         for a, b, score in zip(*clip_ranges(rows, len(owner), clip_length), scores):
             votes = np.bincount(owner[a:b], minlength=2)
             side = int(np.argmax(votes))
             if votes[side] * 2 >= b - a:
                 best[side] = max(best[side], score)
-    later = int(second[0] > first[0])  # the side `second` is on
-    return bool(best[later] > best[1 - later])
+    return bool(best[1] > best[0])
 
 
 def promote(rows, winner) -> list:

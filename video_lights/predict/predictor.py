@@ -342,12 +342,12 @@ class Predictor:
         if not queries:
             raise PredictError("no query given")
         texts = [self.encode_query(q) for q in queries]
-        opt, normalize = self.opt, not self.opt.no_norm_vfeat
-        use_tef, n_clips = "tef" in opt.ctx_mode, video.n_clips
+        opt, n_clips = self.opt, video.n_clips
         spans = window_spans(n_clips, opt.max_v_l)
         feats = [video.features[n][:n_clips] for n in self.video_types]
-        v_inputs = [video_input([f[st:ed] for f in feats], opt.max_v_l, normalize, use_tef, True) for st, ed in spans]
-        q_inputs = [query_input([t.features[n] for n in self.text_types], opt.max_q_l, normalize) for t in texts]
+        v_inputs = [self._video_input(feats, slice(st, ed)) for st, ed in spans]
+        q_inputs = [query_input([t.features[n] for n in self.text_types], opt.max_q_l, not opt.no_norm_vfeat)
+                    for t in texts]
         durations = [window_seconds(s, video.clip_length, video.duration)[1] for s in spans]
         pairs = [(v_inputs[w], q_inputs[q], durations[w]) for q in range(len(texts)) for w in range(len(spans))]
         moments, saliency = self._run(pairs)
@@ -369,25 +369,27 @@ class Predictor:
 
         feats: the video's per-type clip features; q_inputs: per query its model input; merged: per query its
         rows from merge_moments."""
-        opt = self.opt
-        normalize, use_tef = not opt.no_norm_vfeat, "tef" in opt.ctx_mode
-        n_clips = min(len(f) for f in feats)
+        max_v_l, n_clips = self.opt.max_v_l, len(feats[0])
         candidates = [finalists(rows, KNOCKOUT) for rows in merged]
         winners = [c[0] if c else None for c in candidates]
         for challenger in range(1, KNOCKOUT):
             bouts = []  # (query, challenger row, owner of the input's clips, model input)
             for q, c in enumerate(candidates):
-                shown = side_by_side(winners[q], c[challenger], n_clips, opt.max_v_l, clip_length) \
+                shown = side_by_side(winners[q], c[challenger], n_clips, max_v_l, clip_length) \
                     if len(c) > challenger else None
                 if shown is not None:
                     clips, owner = shown
-                    bouts.append((q, c[challenger], owner, video_input([f[clips] for f in feats], opt.max_v_l,
-                                                                       normalize, use_tef, True)))
-            moments, saliency = self._run([(v, q_inputs[q], opt.max_v_l * clip_length) for q, _, _, v in bouts])
+                    bouts.append((q, c[challenger], owner, self._video_input(feats, clips)))
+            moments, saliency = self._run([(v, q_inputs[q], max_v_l * clip_length) for q, _, _, v in bouts])
             for (q, row, owner, _), m, s in zip(bouts, moments, saliency):
-                if prefers_second(winners[q], row, owner, m, s, clip_length):
+                if prefers_second(owner, m, s, clip_length):
                     winners[q] = row
         return [promote(rows, w) if w is not None else rows for rows, w in zip(merged, winners)]
+
+    def _video_input(self, feats, clips) -> np.ndarray:
+        """The model input of the clips `clips` (a slice or an index array) of the per-type features `feats`."""
+        opt = self.opt
+        return video_input([f[clips] for f in feats], opt.max_v_l, not opt.no_norm_vfeat, "tef" in opt.ctx_mode, True)
 
     def _run(self, inputs):
         """The model over [(video input, query input, window duration s), ...] in batches of batch_size:
