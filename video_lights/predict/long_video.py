@@ -133,7 +133,8 @@ def merge_moments(per_window_rows, per_window_saliency, spans, clip_length: floa
 
 
 def finalists(rows, k=KNOCKOUT) -> list:
-    """The first k rows of a ranked list that overlap none before them: the candidates of the knock-out."""
+    """The first k rows of a ranked list that overlap none before them: the candidates of the knock-out (the rows
+    themselves, for promote; engine.postprocessing.temporal_nms copies and re-sorts, with the authors' IoU)."""
     out = []
     for r in rows:
         if not any(min(r[1], f[1]) > max(r[0], f[0]) for f in out):
