@@ -69,8 +69,12 @@ def clip_relevance(per_window_saliency, spans, n_clips: int) -> np.ndarray:
 
     sigmoid(saliency) is what the negative-pair loss trains towards 0 for a query the clip does not match
     (model/criterion.py), so unlike the foreground probabilities it means the same in every window."""
-    return merge_saliency([1.0 / (1.0 + np.exp(-np.asarray(s, np.float64))) for s in per_window_saliency], spans,
-                          n_clips)
+    return merge_saliency([sigmoid(s) for s in per_window_saliency], spans, n_clips)
+
+
+def sigmoid(saliency) -> np.ndarray:
+    """float64 sigmoid of saliency logits (any shape)."""
+    return 1.0 / (1.0 + np.exp(-np.asarray(saliency, np.float64)))
 
 
 def clip_ranges(rows, n: int, clip_length: float) -> tuple:
@@ -176,13 +180,13 @@ def prefers_second(owner, rows, saliency, clip_length: float) -> bool:
 
     rows: its decoded moments [[start_s, end_s, foreground probability], ...] in the input's own seconds;
     saliency: (max_v_l,) its clips' saliency. A moment counts for the side that owns at least half of its clips,
-    scored by its foreground probability x the mean sigmoid(saliency) of its clips (clip_relevance): in one
+    scored by its foreground probability x the mean sigmoid(saliency) of its clips: in one
     forward pass both scores are relative to the same content, which the windows' are not. The better moment of
     each side decides; ties and no moment on either side keep the first."""
     owner = np.asarray(owner)
     best = np.full(2, -1.0)
     if rows:
-        relevance = clip_relevance([saliency], [(0, len(owner))], len(owner))
+        relevance = sigmoid(saliency)
         scores = moment_relevance(rows, relevance, clip_length) * np.array([r[2] for r in rows])
         for a, b, score in zip(*clip_ranges(rows, len(owner), clip_length), scores):
             votes = np.bincount(owner[a:b], minlength=2)
